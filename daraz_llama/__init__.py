@@ -1,0 +1,3 @@
+"""daraz-llama: product-catalog search and chat on LlamaIndex."""
+
+__version__ = "0.1.0"

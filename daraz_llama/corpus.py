@@ -1,0 +1,316 @@
+"""Parse the ``<!--DOC:START ...-->`` … ``<!--DOC:END-->`` Markdown product corpus.
+
+Every START marker ends up either as a parsed product or as a reported problem:
+nothing is dropped silently, and one bad block never takes the rest down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daraz_llama.text import normalise_text
+
+START_RE = re.compile(r"^<!--\s*DOC:START\b(?P<attrs>.*?)-->\s*$")
+END_RE = re.compile(r"^<!--\s*DOC:END\s*-->\s*$")
+ID_RE = re.compile(r"\bid=(?P<id>[^\s>]+)")
+CATEGORY_RE = re.compile(r"\bcategory=(?P<category>.*?)\s*$")
+FIELD_RE = re.compile(r"^\*\*(?P<key>[^*]+?):\*\*\s*(?P<value>.*?)\s*$")
+MONEY_RE = re.compile(r"([0-9][0-9,]*(?:\.[0-9]+)?)")
+RATING_RE = re.compile(r"(?P<avg>[0-9.]+)\s*/\s*5\s*\((?P<count>[0-9,]+)\s+ratings?\)")
+SOLD_RE = re.compile(r"^(?P<num>[0-9.]+)(?P<unit>[KkMm]?)\s+sold$")
+LINK_RE = re.compile(r"\s*\[[^\]]*\]\((?P<url>[^)]*)\)")
+
+# Sections whose body is a list of "- " lines (or, for Description, free text).
+LIST_SECTIONS = {"Variants (sample)", "Delivery Options", "Return & Warranty", "Images (sample)"}
+
+
+@dataclass
+class ParseProblem:
+    """One thing wrong in the corpus, with where it is."""
+
+    source: str
+    line: int
+    message: str
+    product_id: str | None = None
+    skipped: bool = True  # True when a START marker's block was not turned into a product
+
+    def __str__(self) -> str:
+        pid = f" (id={self.product_id})" if self.product_id else ""
+        return f"{self.source}:{self.line}{pid}: {self.message}"
+
+
+@dataclass
+class Product:
+    """One product block, with typed fields; absent fields stay ``None``."""
+
+    product_id: str
+    title: str
+    category: str
+    line: int
+    brand: str | None = None
+    sku: str | None = None
+    url: str | None = None
+    sales: str | None = None
+    sold_count: int | None = None
+    seller_location: str | None = None
+    price: float | None = None
+    original_price: float | None = None
+    discount_pct: int | None = None
+    rating: float | None = None
+    rating_count: int | None = None
+    colors: list[str] = field(default_factory=list)
+    sizes: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)
+    delivery: list[str] = field(default_factory=list)
+    returns_warranty: list[str] = field(default_factory=list)
+    seller: str | None = None
+    seller_url: str | None = None
+    seller_stats: str | None = None
+    description: str | None = None
+    images: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParseResult:
+    """Products and problems found in one corpus file."""
+
+    source: str
+    products: list[Product]
+    problems: list[ParseProblem]
+    start_markers: int
+
+    @property
+    def skipped(self) -> list[ParseProblem]:
+        return [p for p in self.problems if p.skipped]
+
+
+class CorpusError(Exception):
+    """The corpus cannot be read at all (missing file, no products)."""
+
+
+def parse_money(value: str) -> float | None:
+    """``"৳ 1,200"`` → ``1200.0``; ``None`` when no number is present."""
+    match = MONEY_RE.search(value)
+    return float(match.group(1).replace(",", "")) if match else None
+
+
+def parse_sold(value: str) -> int | None:
+    """``"1.2K sold"`` → ``1200``; ``None`` when ``value`` is not a sales count."""
+    match = SOLD_RE.match(value.strip())
+    if not match:
+        return None
+    scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group("unit").lower()]
+    return round(float(match.group("num")) * scale)
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class _BlockParser:
+    """Turns the lines of one block into a :class:`Product` (or raises ``ValueError``)."""
+
+    def __init__(self, product_id: str, category: str | None, start_line: int) -> None:
+        self.product = Product(product_id=product_id, title="", category=category or "", line=start_line)
+        self.section: str | None = None
+        self.description: list[str] = []
+
+    def feed(self, line: str) -> None:
+        stripped = line.strip()
+        if self.section == "Description":
+            if stripped.startswith("**Images (sample):**"):
+                self.section = "Images (sample)"
+            elif stripped.startswith("_Source:") or stripped == "---":
+                self.section = None
+            else:
+                self.description.append(line.rstrip())
+            return
+        if not self.product.title and stripped.startswith("## "):
+            self.product.title = stripped[3:].strip()
+            return
+        match = FIELD_RE.match(stripped)
+        if match:
+            self._field(match.group("key").strip(), match.group("value"))
+            return
+        if stripped.startswith("- ") and self.section:
+            self._list_item(stripped[2:].strip())
+        elif stripped.startswith("_Source:") or stripped == "---":
+            self.section = None
+
+    def _field(self, key: str, value: str) -> None:
+        p = self.product
+        self.section = key if (key in LIST_SECTIONS or key in {"Description", "Seller"}) else None
+        if key == "DocID":
+            if value and value != p.product_id:
+                raise ValueError(f"DocID {value!r} does not match the START marker's id")
+        elif key == "Category":
+            p.category = value or p.category
+        elif key == "Brand":
+            p.brand = value or None
+        elif key == "SKU":
+            p.sku = value or None
+        elif key == "URL":
+            p.url = value or None
+        elif key == "Sales":
+            p.sales = value or None
+            p.sold_count = parse_sold(value)
+            if p.sold_count is None and value:
+                p.seller_location = value
+        elif key == "Price":
+            p.price = parse_money(value)
+        elif key == "Original":
+            p.original_price = parse_money(value)
+        elif key == "Discount":
+            digits = re.sub(r"[^0-9]", "", value)
+            p.discount_pct = int(digits) if digits else None
+        elif key == "Rating":
+            match = RATING_RE.search(value)
+            if match:
+                p.rating_count = int(match.group("count").replace(",", ""))
+                # "0.0/5 (0 ratings)" means nobody rated it, not a score of zero.
+                p.rating = float(match.group("avg")) if p.rating_count > 0 else None
+        elif key == "Colors":
+            p.colors = _split_list(value)
+        elif key == "Sizes":
+            p.sizes = _split_list(value)
+        elif key == "Seller":
+            link = LINK_RE.search(value)
+            p.seller_url = link.group("url") if link else None
+            p.seller = LINK_RE.sub("", value).strip() or None
+        elif key == "Description" and value:
+            self.description.append(value)
+
+    def _list_item(self, item: str) -> None:
+        p = self.product
+        if self.section == "Variants (sample)":
+            p.variants.append(item)
+        elif self.section == "Delivery Options":
+            p.delivery.append(item)
+        elif self.section == "Return & Warranty":
+            p.returns_warranty.append(item)
+        elif self.section == "Images (sample)":
+            p.images.append(item)
+        elif self.section == "Seller":
+            p.seller_stats = item
+
+    def finish(self) -> Product:
+        p = self.product
+        if not p.title:
+            raise ValueError("no '## <title>' line")
+        if not p.category:
+            raise ValueError("no category (neither category= in the marker nor a **Category:** line)")
+        text = "\n".join(self.description).strip()
+        p.description = re.sub(r"\n{3,}", "\n\n", text) or None
+        return p
+
+
+def decode_lines(raw: bytes) -> tuple[list[str], set[int]]:
+    """Split ``raw`` into lines decoded as UTF-8; also return the 1-based numbers of undecodable lines."""
+    try:
+        return raw.decode("utf-8").splitlines(), set()
+    except UnicodeDecodeError:
+        pass
+    lines: list[str] = []
+    bad: set[int] = set()
+    for number, raw_line in enumerate(raw.splitlines(), start=1):
+        try:
+            lines.append(raw_line.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(raw_line.decode("utf-8", errors="replace"))
+            bad.add(number)
+    return lines, bad
+
+
+def parse_corpus_text(lines: list[str], source: str, bad_lines: frozenset[int] | set[int] = frozenset()) -> ParseResult:
+    """Parse corpus ``lines``; ``bad_lines`` are line numbers that were not valid UTF-8."""
+    products: list[Product] = []
+    problems: list[ParseProblem] = []
+    seen: dict[str, int] = {}
+    starts = 0
+    block: _BlockParser | None = None
+    block_start = 0
+    in_idless_block = False  # inside a block whose START had no id (already reported)
+    block_body = 0
+    block_bad: list[int] = []
+
+    def close(end_line: int) -> None:
+        nonlocal block
+        assert block is not None
+        pid = block.product.product_id
+        try:
+            if block_bad:
+                raise ValueError(f"not valid UTF-8 on line {block_bad[0]}")
+            if block_body == 0:
+                raise ValueError("empty product block")
+            if pid in seen:
+                raise ValueError(f"duplicate id (first defined on line {seen[pid]})")
+            product = block.finish()
+        except ValueError as err:
+            problems.append(ParseProblem(source, block_start, str(err), pid))
+        else:
+            seen[pid] = block_start
+            products.append(product)
+        block = None
+
+    for number, raw_line in enumerate(lines, start=1):
+        line = normalise_text(raw_line)
+        start = START_RE.match(line.strip())
+        if start:
+            starts += 1
+            if block is not None:
+                problems.append(ParseProblem(
+                    source, block_start,
+                    f"block has no DOC:END before the next DOC:START on line {number}",
+                    block.product.product_id,
+                ))
+                block = None
+            attrs = start.group("attrs")
+            id_match = ID_RE.search(attrs)
+            cat_match = CATEGORY_RE.search(attrs)
+            block_start, block_body, block_bad = number, 0, []
+            if not id_match:
+                problems.append(ParseProblem(source, number, "DOC:START marker has no id=", None))
+                in_idless_block = True
+                continue
+            in_idless_block = False
+            block = _BlockParser(id_match.group("id"), cat_match.group("category") if cat_match else None, number)
+            continue
+        if END_RE.match(line.strip()):
+            if block is not None:
+                close(number)
+            elif not in_idless_block:
+                problems.append(ParseProblem(source, number, "DOC:END without a DOC:START", None, skipped=False))
+            in_idless_block = False
+            continue
+        if block is None:
+            continue
+        if number in bad_lines:
+            block_bad.append(number)
+        if line.strip() and line.strip() != "---":
+            block_body += 1
+        block.feed(line)
+    if block is not None:
+        problems.append(ParseProblem(source, block_start, "block has no DOC:END before the end of the file",
+                                     block.product.product_id))
+    return ParseResult(source=source, products=products, problems=problems, start_markers=starts)
+
+
+def parse_corpus(path: str | Path) -> ParseResult:
+    """Parse the corpus file at ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"corpus file not found: {path}")
+    lines, bad = decode_lines(path.read_bytes())
+    return parse_corpus_text(lines, str(path), bad)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,50 @@
+"""The filters a shopper uses: category, brand, price range, minimum rating."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    """Product filters; a field left ``None`` does not filter.
+
+    Category and brand match case-insensitively. A product with no price never
+    passes a price bound, and one without ratings never passes ``min_rating``.
+    """
+
+    category: str | None = None
+    brand: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    min_rating: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError(f"min_price {self.min_price} is above max_price {self.max_price}")
+        if self.min_rating is not None and not 0 <= self.min_rating <= 5:
+            raise ValueError(f"min_rating must be between 0 and 5, got {self.min_rating}")
+
+    @property
+    def active(self) -> bool:
+        return any(value is not None for value in asdict(self).values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    def matches(self, metadata: Mapping[str, Any]) -> bool:
+        """Whether a product (or chunk) with this metadata passes every filter."""
+        if self.category is not None and str(metadata.get("category", "")).casefold() != self.category.casefold():
+            return False
+        if self.brand is not None and str(metadata.get("brand", "")).casefold() != self.brand.casefold():
+            return False
+        price = metadata.get("price")
+        if self.min_price is not None and (price is None or price < self.min_price):
+            return False
+        if self.max_price is not None and (price is None or price > self.max_price):
+            return False
+        rating = metadata.get("rating")
+        if self.min_rating is not None and (rating is None or rating < self.min_rating):
+            return False
+        return True

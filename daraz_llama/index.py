@@ -1,0 +1,282 @@
+"""Build, persist and load the product index: chunks, BM25, FAISS and a manifest.
+
+Layout of an index folder::
+
+    DIR/CURRENT            name of the live version (replaced atomically)
+    DIR/versions/<name>/   manifest.json, chunks.json, docstore + FAISS (LlamaIndex storage), bm25/
+
+A build writes a new version folder and only then points CURRENT at it, so an
+interrupted build leaves the last good index in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import Stemmer
+import faiss
+import numpy as np
+from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
+from llama_index.core.schema import MetadataMode, TextNode
+from llama_index.core.storage.docstore import SimpleDocumentStore
+from llama_index.retrievers.bm25 import BM25Retriever
+
+from daraz_llama import __version__
+from daraz_llama.corpus import CorpusError, ParseProblem, file_sha256
+from daraz_llama.faiss_store import FilterableFaissVectorStore
+from daraz_llama.models import load_embedder, model_id
+from daraz_llama.node_parser import ProductNodeParser
+from daraz_llama.reader import DarazCorpusReader
+
+logger = logging.getLogger(__name__)
+
+INDEX_FORMAT = 1
+CURRENT_FILE = "CURRENT"
+BM25_LANGUAGE = "en"
+# Per-chunk fields kept in chunks.json for fast filtering without loading every node.
+CATALOG_FIELDS = ("product_id", "category", "brand", "price", "rating")
+
+
+class ProductIndexError(Exception):
+    """Base class for index problems."""
+
+
+class IndexNotFoundError(ProductIndexError):
+    """No index in the given folder."""
+
+
+class StaleIndexError(ProductIndexError):
+    """The index was built from another corpus, model or chunking than asked for."""
+
+
+@dataclass
+class ProductIndex:
+    """A loaded product index: the chunks in a fixed order, BM25 over them and (optionally) FAISS."""
+
+    manifest: dict[str, Any]
+    chunks: list[dict[str, Any]]
+    bm25: BM25Retriever  # holds the bm25s index and the chunk corpus; per-query retrievers share it
+    docstore: SimpleDocumentStore
+    storage: StorageContext | None = None  # holds the FAISS store; None for a BM25-only index
+    path: Path | None = None
+    problems: list[ParseProblem] = field(default_factory=list)
+    _vector_index: VectorStoreIndex | None = None
+
+    def vector_index(self) -> VectorStoreIndex | None:
+        """The FAISS-backed LlamaIndex index, with the embedder it was built with (loaded on first use)."""
+        if self._vector_index is None and self.storage is not None:
+            self._vector_index = load_index_from_storage(self.storage, embed_model=load_embedder(self.embedder))
+        return self._vector_index
+
+    @property
+    def embedder(self) -> str | None:
+        """The embedder the vectors were made with (None: BM25 only)."""
+        embedder = self.manifest.get("embedder")
+        return embedder["id"] if embedder else None
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        return [chunk["id"] for chunk in self.chunks]
+
+    def nodes(self, node_ids: list[str]) -> list[TextNode]:
+        return self.docstore.get_nodes(node_ids)
+
+    def product_ids(self) -> list[str]:
+        """Product ids in corpus order, each once."""
+        return list(dict.fromkeys(chunk["product_id"] for chunk in self.chunks))
+
+
+def _chunk_key(model: str | None, node: TextNode) -> str:
+    text = node.get_content(metadata_mode=MetadataMode.EMBED)
+    return hashlib.sha1(f"{model}\x00{text}".encode("utf-8")).hexdigest()
+
+
+def _catalog_row(node: TextNode, key: str) -> dict[str, Any]:
+    row = {"id": node.node_id, "key": key}
+    row.update({name: node.metadata[name] for name in CATALOG_FIELDS if name in node.metadata})
+    return row
+
+
+def _settings(parser: ProductNodeParser) -> dict[str, Any]:
+    return {"format": INDEX_FORMAT, "chunking": parser.settings(), "bm25": {"language": BM25_LANGUAGE, "stemmer": "english"}}
+
+
+def current_version_dir(index_dir: str | Path) -> Path | None:
+    """The live version folder of ``index_dir``, or None when there is none."""
+    pointer = Path(index_dir) / CURRENT_FILE
+    if not pointer.is_file():
+        return None
+    version = Path(index_dir) / "versions" / pointer.read_text(encoding="utf-8").strip()
+    return version if (version / "manifest.json").is_file() else None
+
+
+def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+    version = current_version_dir(index_dir)
+    if version is None:
+        raise IndexNotFoundError(f"no index in {index_dir}: build one with `daraz-llama index CORPUS --index-dir {index_dir}`")
+    return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _reusable_vectors(index_dir: Path | None) -> dict[str, np.ndarray]:
+    """Vectors of the live version of ``index_dir`` by chunk key, for incremental rebuilds."""
+    version = current_version_dir(index_dir) if index_dir else None
+    if version is None or not (version / "default__vector_store.json").is_file():
+        return {}
+    try:
+        store = FilterableFaissVectorStore.from_persist_dir(str(version))
+        chunks = json.loads((version / "chunks.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RuntimeError) as err:
+        logger.warning("cannot reuse vectors of %s (%s): embedding everything", version, err)
+        return {}
+    vectors = store.vectors()
+    row_of = {node_id: row for row, node_id in enumerate(store.row_node_ids)}
+    return {c["key"]: vectors[row_of[c["id"]]] for c in chunks if c["id"] in row_of}
+
+
+def build_index(
+    corpus: str | Path,
+    index_dir: str | Path | None = None,
+    embedder: str | None = None,
+    parser: ProductNodeParser | None = None,
+    show_progress: bool = True,
+) -> ProductIndex:
+    """Parse ``corpus``, chunk it, embed what is new and index it; persist to ``index_dir`` if given.
+
+    ``embedder`` is a sentence-transformers name or folder, or None for a BM25-only index.
+    Vectors of unchanged chunks are taken from the existing index in ``index_dir``.
+    """
+    started = time.perf_counter()
+    parser = parser or ProductNodeParser()
+    reader = DarazCorpusReader()
+    documents = reader.load_data(corpus)
+    if not documents:
+        raise CorpusError(f"{corpus}: no product could be parsed ({len(reader.problems)} problems)")
+    nodes: list[TextNode] = parser.get_nodes_from_documents(documents, show_progress=show_progress)
+    model = model_id(embedder) if embedder else None
+    keys = [_chunk_key(model, node) for node in nodes]
+    docstore = SimpleDocumentStore()
+    vector_index = None
+    reused = 0
+    if embedder:
+        embed_model = load_embedder(embedder)
+        cached = _reusable_vectors(Path(index_dir) if index_dir else None)
+        todo = [i for i, key in enumerate(keys) if key not in cached]
+        reused = len(nodes) - len(todo)
+        fresh = embed_model.get_text_embedding_batch(
+            [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in todo], show_progress=show_progress
+        ) if todo else []
+        for i, vector in zip(todo, fresh):
+            nodes[i].embedding = vector
+        for i, key in enumerate(keys):
+            if nodes[i].embedding is None:
+                nodes[i].embedding = cached[key].tolist()
+        dim = len(nodes[0].embedding)
+        store = FilterableFaissVectorStore(faiss.IndexFlatIP(dim))
+        storage = StorageContext.from_defaults(vector_store=store, docstore=docstore)
+        vector_index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
+        for node in nodes:
+            node.embedding = None
+    else:
+        docstore.add_documents(nodes)
+    bm25 = BM25Retriever.from_defaults(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language=BM25_LANGUAGE)
+    corpus_path = Path(corpus).resolve()
+    manifest = {
+        "package_version": __version__,
+        **_settings(parser),
+        "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
+        "embedder": {"id": model, "dim": vector_index.vector_store.client.d} if vector_index else None,
+        "counts": {"products": len(documents), "chunks": len(nodes), "problems": len(reader.problems),
+                   "embedded": len(nodes) - reused, "reused_vectors": reused},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_seconds": round(time.perf_counter() - started, 2),
+    }
+    index = ProductIndex(
+        manifest=manifest,
+        chunks=[_catalog_row(node, key) for node, key in zip(nodes, keys)],
+        bm25=bm25,
+        docstore=docstore,
+        storage=vector_index.storage_context if vector_index else None,
+        problems=reader.problems,
+        _vector_index=vector_index,
+    )
+    if index_dir is not None:
+        persist_index(index, index_dir)
+    return index
+
+
+def persist_index(index: ProductIndex, index_dir: str | Path) -> Path:
+    """Write ``index`` as a new version of ``index_dir`` and make it the live one; return its folder."""
+    index_dir = Path(index_dir)
+    versions = index_dir / "versions"
+    name = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+    tmp = versions / f".{name}.partial"
+    tmp.mkdir(parents=True)
+    if index.storage is not None:
+        index.storage.persist(persist_dir=str(tmp))
+    else:
+        index.docstore.persist(str(tmp / "docstore.json"))
+    index.bm25.persist(str(tmp / "bm25"))
+    (tmp / "chunks.json").write_text(json.dumps(index.chunks, ensure_ascii=False), encoding="utf-8")
+    (tmp / "problems.json").write_text(json.dumps([p.__dict__ for p in index.problems], ensure_ascii=False),
+                                       encoding="utf-8")
+    (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    final = versions / name
+    tmp.rename(final)
+    pointer_tmp = index_dir / f".{CURRENT_FILE}.{name}"
+    pointer_tmp.write_text(name, encoding="utf-8")
+    os.replace(pointer_tmp, index_dir / CURRENT_FILE)
+    for old in versions.iterdir():
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    index.path = final
+    return final
+
+
+def load_index(index_dir: str | Path) -> ProductIndex:
+    """Load the live version of ``index_dir`` (no embedding work)."""
+    version = current_version_dir(index_dir)
+    if version is None:
+        raise IndexNotFoundError(f"no index in {index_dir}: build one with `daraz-llama index CORPUS --index-dir {index_dir}`")
+    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    if manifest.get("format") != INDEX_FORMAT:
+        raise StaleIndexError(f"{index_dir} was written in index format {manifest.get('format')}, "
+                              f"this version reads {INDEX_FORMAT}: rebuild it with `daraz-llama index`")
+    chunks = json.loads((version / "chunks.json").read_text(encoding="utf-8"))
+    problems = [ParseProblem(**p) for p in json.loads((version / "problems.json").read_text(encoding="utf-8"))]
+    bm25 = BM25Retriever.from_persist_dir(str(version / "bm25"))
+    if manifest.get("embedder"):
+        store = FilterableFaissVectorStore.from_persist_dir(str(version))
+        storage = StorageContext.from_defaults(persist_dir=str(version), vector_store=store)
+        docstore = storage.docstore
+    else:
+        storage = None
+        docstore = SimpleDocumentStore.from_persist_path(str(version / "docstore.json"))
+    return ProductIndex(manifest=manifest, chunks=chunks, bm25=bm25, docstore=docstore, storage=storage,
+                        path=version, problems=problems)
+
+
+def staleness(manifest: dict[str, Any], corpus: str | Path | None = None, embedder: str | None = None,
+              parser: ProductNodeParser | None = None) -> list[str]:
+    """Reasons why an index with ``manifest`` does not match the corpus, embedder and chunking asked for."""
+    reasons = []
+    parser = parser or ProductNodeParser()
+    if manifest.get("format") != INDEX_FORMAT:
+        reasons.append(f"index format {manifest.get('format')} != {INDEX_FORMAT}")
+    if manifest.get("chunking") != parser.settings():
+        reasons.append(f"chunking {manifest.get('chunking')} != {parser.settings()}")
+    corpus_path = Path(corpus) if corpus else Path(manifest["corpus"]["path"])
+    if corpus_path.is_file() and file_sha256(corpus_path) != manifest["corpus"]["sha256"]:
+        reasons.append(f"corpus {corpus_path} changed since the index was built")
+    built_with = (manifest.get("embedder") or {}).get("id")
+    if embedder is not None and model_id(embedder) != built_with:
+        reasons.append(f"embedder {model_id(embedder)} != {built_with} used to build the index")
+    return reasons

@@ -1,0 +1,26 @@
+"""Node postprocessor that turns ranked chunks into ranked products."""
+
+from __future__ import annotations
+
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import NodeWithScore, QueryBundle
+
+
+def product_id_of(node: NodeWithScore) -> str:
+    """The product a chunk belongs to."""
+    return str(node.node.metadata.get("product_id") or node.node.ref_doc_id or node.node.node_id)
+
+
+class BestChunkPerProduct(BaseNodePostprocessor):
+    """Keep only the best-scoring chunk of each product (max-pooling), best first."""
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "BestChunkPerProduct"
+
+    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+                           ) -> list[NodeWithScore]:
+        best: dict[str, NodeWithScore] = {}
+        for node in sorted(nodes, key=lambda n: n.score if n.score is not None else float("-inf"), reverse=True):
+            best.setdefault(product_id_of(node), node)
+        return list(best.values())

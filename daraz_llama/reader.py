@@ -1,0 +1,91 @@
+"""LlamaIndex reader: one :class:`Document` per product of a DOC:START/END corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from llama_index.core.readers.base import BaseReader
+from llama_index.core.schema import Document
+
+from daraz_llama.corpus import ParseProblem, ParseResult, Product, parse_corpus
+
+# What the embedder (and BM25, which indexes the same text) sees besides the chunk text.
+EMBED_METADATA_KEYS = ("category", "brand")
+# What an answer generator sees: everything a shopper may ask about, no plumbing.
+LLM_METADATA_KEYS = (
+    "product_id", "title", "category", "brand", "price", "original_price", "discount_pct",
+    "rating", "rating_count", "sold_count", "colors", "sizes", "seller", "url",
+)
+
+
+def product_metadata(product: Product) -> dict[str, Any]:
+    """Flat, typed metadata of ``product``; absent fields are left out."""
+    values: dict[str, Any] = {
+        "product_id": product.product_id,
+        "title": product.title,
+        "category": product.category,
+        "brand": product.brand,
+        "sku": product.sku,
+        "url": product.url,
+        "price": product.price,
+        "original_price": product.original_price,
+        "discount_pct": product.discount_pct,
+        "rating": product.rating,
+        "rating_count": product.rating_count,
+        "sold_count": product.sold_count,
+        "seller_location": product.seller_location,
+        "colors": ", ".join(product.colors) or None,
+        "sizes": ", ".join(product.sizes) or None,
+        "seller": product.seller,
+        "image_url": product.images[0] if product.images else None,
+    }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def product_text(product: Product) -> str:
+    """The searchable text of ``product``: title, facts and description; no image links or plumbing."""
+    facts = []
+    if product.colors:
+        facts.append("Colors: " + ", ".join(product.colors))
+    if product.sizes:
+        facts.append("Sizes: " + ", ".join(product.sizes))
+    if product.returns_warranty:
+        facts.append("Returns & warranty: " + "; ".join(product.returns_warranty))
+    paragraphs = [product.title, "\n".join(facts), product.description or ""]
+    return "\n\n".join(part for part in paragraphs if part)
+
+
+def product_to_document(product: Product) -> Document:
+    """Wrap ``product`` as a Document whose ``doc_id`` is the product id."""
+    metadata = product_metadata(product)
+    return Document(
+        id_=product.product_id,
+        text=product_text(product),
+        metadata=metadata,
+        excluded_embed_metadata_keys=[k for k in metadata if k not in EMBED_METADATA_KEYS],
+        excluded_llm_metadata_keys=[k for k in metadata if k not in LLM_METADATA_KEYS],
+    )
+
+
+class DarazCorpusReader(BaseReader):
+    """Read a DOC:START/END Markdown corpus into one Document per product.
+
+    Malformed blocks are skipped and reported: after ``load_data`` the problems
+    of the last file read are in :attr:`problems`.
+    """
+
+    def __init__(self) -> None:
+        self.last_result: ParseResult | None = None
+
+    @property
+    def problems(self) -> list[ParseProblem]:
+        return self.last_result.problems if self.last_result else []
+
+    def lazy_load_data(self, file: str | Path, **_: Any) -> Iterable[Document]:
+        self.last_result = parse_corpus(file)
+        for product in self.last_result.products:
+            yield product_to_document(product)
+
+    def load_data(self, file: str | Path, **kwargs: Any) -> list[Document]:
+        return list(self.lazy_load_data(file, **kwargs))
