@@ -188,6 +188,7 @@ def build_index(
     else:
         docstore.add_documents(nodes)
     bm25 = BM25Retriever.from_defaults(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language=BM25_LANGUAGE)
+    bm25.bm25.corpus = bm25.corpus  # as after loading, so retrievers made from bm25.bm25 find their nodes
     corpus_path = Path(corpus).resolve()
     manifest = {
         "package_version": __version__,

@@ -75,6 +75,14 @@ class RetrieverConfig:
         return self.reranker or default_reranker()
 
 
+class MatchingBM25Retriever(BM25Retriever):
+    """BM25 that returns only chunks sharing a term with the query (and passing the weight mask):
+    bm25s pads its top-k with zero-score chunks, masked-out ones included."""
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [n for n in super()._retrieve(query_bundle) if (n.score or 0.0) > 0.0]
+
+
 class ProductRetriever(BaseRetriever):
     """Retrieve products (best chunk of each) from a :class:`ProductIndex`.
 
@@ -129,13 +137,13 @@ class ProductRetriever(BaseRetriever):
             return None
         return [chunk["id"] for chunk in self.index.chunks if filters.matches(chunk)]
 
-    def _bm25(self, allowed: list[str] | None) -> BM25Retriever:
+    def _bm25(self, allowed: list[str] | None) -> MatchingBM25Retriever:
         shared = self.index.bm25
         mask = None
         if allowed is not None:
             keep = set(allowed)
             mask = [int(chunk["id"] in keep) for chunk in self.index.chunks]
-        return BM25Retriever(existing_bm25=shared.bm25, stemmer=shared.stemmer,
+        return MatchingBM25Retriever(existing_bm25=shared.bm25, stemmer=shared.stemmer,
                              similarity_top_k=min(self.config.candidate_k, len(self.index.chunks)),
                              corpus_weight_mask=mask)
 
@@ -149,8 +157,6 @@ class ProductRetriever(BaseRetriever):
         if self._empty or not query_bundle.query_str.strip():
             return []
         nodes = self._base.retrieve(query_bundle)
-        if self.mode == "bm25":
-            nodes = [n for n in nodes if (n.score or 0.0) > 0.0]  # no shared term: not a match
         products = self._best_chunk.postprocess_nodes(nodes, query_bundle)
         if self._reranker is not None:
             products = self._reranker.postprocess_nodes(products[: self.config.rerank_candidates], query_bundle)

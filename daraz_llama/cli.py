@@ -1,0 +1,148 @@
+"""The ``daraz-llama`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from daraz_llama.corpus import CorpusError, parse_corpus
+from daraz_llama.filters import ProductFilters
+from daraz_llama.index import ProductIndexError, build_index
+from daraz_llama.models import ModelError
+from daraz_llama.retriever import MODES, NO_MODEL, RetrieverConfig, build_retriever
+
+DEFAULT_INDEX_DIR = "daraz-index"
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _add_index_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index-dir", default=DEFAULT_INDEX_DIR,
+                        help=f"index folder (default: {DEFAULT_INDEX_DIR})")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="daraz-llama", description="Product-catalog search on LlamaIndex.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = commands.add_parser("index", help="parse a corpus and build (or update) its persisted index")
+    index.add_argument("corpus", help="Markdown corpus with DOC:START/END blocks")
+    _add_index_dir(index)
+    index.add_argument("--embedder", help="sentence-transformers name or folder; 'none' for BM25 only "
+                                          "(default: fine-tuned model if present, else packaged MiniLM)")
+    index.add_argument("--strict", action="store_true", help="fail when any block is malformed")
+
+    search = commands.add_parser("search", help="search the catalog")
+    search.add_argument("query")
+    _add_index_dir(search)
+    search.add_argument("--corpus", help="search this corpus (index built or refreshed in --index-dir)")
+    search.add_argument("--mode", default="hybrid", help=f"one of {', '.join(MODES)} (default: hybrid)")
+    search.add_argument("--top-k", type=int, default=10)
+    search.add_argument("--embedder", help="must match the index's embedder")
+    search.add_argument("--reranker", help="cross-encoder name or folder for hybrid+rerank")
+    search.add_argument("--category")
+    search.add_argument("--brand")
+    search.add_argument("--min-price", type=float)
+    search.add_argument("--max-price", type=float)
+    search.add_argument("--min-rating", type=float)
+    search.add_argument("--json", action="store_true", help="print a JSON list of products")
+    return parser
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    result = parse_corpus(args.corpus)
+    _print_problems(result.problems, result.start_markers, len(result.products))
+    if not result.products:
+        raise CliError(f"{args.corpus}: no product could be parsed")
+    if args.strict and result.skipped:
+        raise CliError(f"--strict: {len(result.skipped)} malformed block(s), index not built")
+    embedder = None if args.embedder == NO_MODEL else (args.embedder or RetrieverConfig().resolved_embedder())
+    started = time.perf_counter()
+    index = build_index(args.corpus, args.index_dir, embedder=embedder, show_progress=True)
+    counts = index.manifest["counts"]
+    print(f"indexed {counts['products']} products as {counts['chunks']} chunks in "
+          f"{time.perf_counter() - started:.1f}s -> {args.index_dir}")
+    print(f"embedder: {index.embedder or 'none (BM25 only)'}; "
+          f"embedded {counts['embedded']} chunks, reused {counts['reused_vectors']}")
+    return 0
+
+
+def _print_problems(problems: list, starts: int, parsed: int) -> None:
+    skipped = [p for p in problems if p.skipped]
+    print(f"{starts} product blocks: {parsed} parsed, {len(skipped)} skipped", file=sys.stderr)
+    for problem in problems[:20]:
+        print(f"  problem: {problem}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"  … and {len(problems) - 20} more", file=sys.stderr)
+
+
+def product_row(node_with_score: Any) -> dict[str, Any]:
+    """A result as a plain product record."""
+    meta = node_with_score.node.metadata
+    return {
+        "id": meta.get("product_id"),
+        "title": meta.get("title"),
+        "category": meta.get("category"),
+        "price": meta.get("price"),
+        "rating": meta.get("rating"),
+        "url": meta.get("url"),
+        "score": round(float(node_with_score.score or 0.0), 4),
+    }
+
+
+def _format_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'#':>2}  {'score':>7}  {'price ৳':>9}  {'rating':>6}  {'id':<10}  title"]
+    for rank, row in enumerate(rows, start=1):
+        price = f"{row['price']:,.0f}" if row["price"] is not None else "-"
+        rating = f"{row['rating']:.1f}" if row["rating"] is not None else "-"
+        lines.append(f"{rank:>2}  {row['score']:>7.3f}  {price:>9}  {rating:>6}  {row['id']:<10}  "
+                     f"{row['title'][:70]}  [{row['category']}]")
+    return "\n".join(lines)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.mode not in MODES:
+        raise CliError(f"unknown mode {args.mode!r}: choose one of {', '.join(MODES)}")
+    filters = ProductFilters(category=args.category, brand=args.brand, min_price=args.min_price,
+                             max_price=args.max_price, min_rating=args.min_rating)
+    config = RetrieverConfig(mode=args.mode, top_k=args.top_k, embedder=args.embedder, reranker=args.reranker,
+                             filters=filters, index_dir=args.index_dir)
+    source = args.corpus or args.index_dir
+    if not args.corpus and not Path(args.index_dir).is_dir():
+        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
+                       "or pass --corpus")
+    retriever = build_retriever(source, config)
+    rows = [product_row(n) for n in retriever.retrieve(args.query)]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif rows:
+        print(f"mode: {retriever.mode}" + (f"; filters: {filters.as_dict()}" if filters.active else ""))
+        print(_format_table(rows))
+    else:
+        print("no matching products" + (f" for filters {filters.as_dict()}" if filters.active else ""))
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, CorpusError, ProductIndexError, ModelError, ValueError) as err:
+        print(f"daraz-llama {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Shared fixtures: the demo corpus, the real corpus (when ../shared is there), built indexes and models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daraz_llama.index import build_index
+from daraz_llama.models import packaged_minilm_path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CORPUS = ROOT / "daraz_llama" / "data" / "demo_corpus.md"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED = ROOT.parent / "shared"
+REAL_CORPUS = SHARED / "data" / "daraz_products_corpus.md"
+REAL_SAMPLE = SHARED / "data" / "daraz_sample_200.md"
+
+
+@pytest.fixture(scope="session")
+def demo_corpus() -> Path:
+    return DEMO_CORPUS
+
+
+@pytest.fixture(scope="session")
+def real_corpus() -> Path:
+    if not REAL_CORPUS.is_file():
+        pytest.skip("../shared/data is not beside this checkout")
+    return REAL_CORPUS
+
+
+@pytest.fixture(scope="session")
+def real_sample() -> Path:
+    if not REAL_SAMPLE.is_file():
+        pytest.skip("../shared/data is not beside this checkout")
+    return REAL_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def minilm() -> str:
+    return packaged_minilm_path()
+
+
+@pytest.fixture(scope="session")
+def demo_index_dir(tmp_path_factory: pytest.TempPathFactory, minilm: str) -> Path:
+    """A persisted index of the demo corpus with real MiniLM embeddings (built once per run)."""
+    index_dir = tmp_path_factory.mktemp("demo-index")
+    build_index(DEMO_CORPUS, index_dir, embedder=minilm, show_progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory, minilm: str) -> str:
+    """A cross-encoder folder made from the packaged MiniLM weights with a fresh scoring head."""
+    from sentence_transformers import CrossEncoder
+
+    folder = tmp_path_factory.mktemp("cross-encoder")
+    CrossEncoder(minilm, num_labels=1, device="cpu").save(str(folder))
+    return str(folder)

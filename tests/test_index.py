@@ -1,0 +1,94 @@
+"""Persistence: round trip, incremental rebuilds, staleness and atomic writes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from daraz_llama import index as index_module
+from daraz_llama.index import (IndexNotFoundError, StaleIndexError, build_index, current_version_dir, load_index,
+                               read_manifest, staleness)
+from daraz_llama.node_parser import ProductNodeParser
+from daraz_llama.retriever import RetrieverConfig, build_retriever, open_index
+
+
+def test_round_trip(demo_index_dir: Path, demo_corpus: Path, minilm: str) -> None:
+    manifest = read_manifest(demo_index_dir)
+    assert manifest["counts"]["products"] == 60 and manifest["counts"]["problems"] == 0
+    assert manifest["embedder"]["id"] == str(Path(minilm).resolve()) and manifest["embedder"]["dim"] == 384
+    assert manifest["chunking"] == ProductNodeParser().settings()
+    assert manifest["corpus"]["path"] == str(demo_corpus.resolve())
+    loaded = load_index(demo_index_dir)
+    assert len(loaded.chunks) == manifest["counts"]["chunks"]
+    assert loaded.storage is not None and loaded.storage.vector_store.client.ntotal == len(loaded.chunks)
+    assert loaded.nodes([loaded.chunk_ids[0]])[0].metadata["product_id"] == loaded.chunks[0]["product_id"]
+    assert len(loaded.product_ids()) == 60
+
+
+def test_loading_does_no_embedding_work(demo_index_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading must not embed")
+
+    monkeypatch.setattr("llama_index.embeddings.huggingface.HuggingFaceEmbedding._get_text_embeddings", refuse)
+    loaded = load_index(demo_index_dir)
+    results = build_retriever(loaded, mode="bm25").retrieve("gaming headset")
+    assert results
+
+
+def test_incremental_rebuild_embeds_only_changed_chunks(tmp_path: Path, demo_corpus: Path, minilm: str) -> None:
+    corpus = tmp_path / "corpus.md"
+    shutil.copy(demo_corpus, corpus)
+    first = build_index(corpus, tmp_path / "idx", embedder=minilm, show_progress=False)
+    assert first.manifest["counts"]["reused_vectors"] == 0
+    text = corpus.read_text(encoding="utf-8")
+    corpus.write_text(text.replace("Budget black jeans", "Cheap black jeans"), encoding="utf-8")
+    second = build_index(corpus, tmp_path / "idx", embedder=minilm, show_progress=False)
+    assert second.manifest["counts"]["embedded"] == 1
+    assert second.manifest["counts"]["reused_vectors"] == second.manifest["counts"]["chunks"] - 1
+    # Reused vectors equal fresh ones: a search for the changed product still works.
+    top = build_retriever(tmp_path / "idx", mode="dense", embedder=minilm, top_k=1).retrieve("cheap black jeans")
+    assert "Budget Edition" in top[0].node.metadata["title"]
+    assert len(list((tmp_path / "idx" / "versions").iterdir())) == 1  # old versions are cleaned up
+
+
+def test_stale_index_is_detected(tmp_path: Path, demo_corpus: Path, minilm: str) -> None:
+    corpus = tmp_path / "corpus.md"
+    shutil.copy(demo_corpus, corpus)
+    build_index(corpus, tmp_path / "idx", embedder=minilm, show_progress=False)
+    manifest = read_manifest(tmp_path / "idx")
+    assert staleness(manifest) == []
+    assert any("embedder" in r for r in staleness(manifest, embedder="BAAI/bge-small-en-v1.5"))
+    assert any("chunking" in r for r in staleness(manifest, parser=ProductNodeParser(max_words=100)))
+    corpus.write_text(corpus.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert any("changed" in r for r in staleness(manifest))
+    with pytest.raises(StaleIndexError, match="daraz-llama index"):
+        build_retriever(tmp_path / "idx")
+    with pytest.raises(StaleIndexError, match="embedder"):
+        build_retriever(load_index(tmp_path / "idx"), embedder="BAAI/bge-small-en-v1.5")
+    # Opening from the corpus with index_dir refreshes the stale index instead.
+    refreshed = open_index(corpus, RetrieverConfig(index_dir=tmp_path / "idx", embedder=minilm), show_progress=False)
+    assert refreshed.manifest["counts"]["embedded"] == 0
+    assert staleness(read_manifest(tmp_path / "idx")) == []
+
+
+def test_interrupted_build_keeps_the_last_good_index(tmp_path: Path, demo_corpus: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    good = build_index(demo_corpus, tmp_path / "idx", embedder=None, show_progress=False)
+    good_version = current_version_dir(tmp_path / "idx")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("power cut while writing")
+
+    monkeypatch.setattr(index_module.json, "dumps", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(demo_corpus, tmp_path / "idx", embedder=None, show_progress=False)
+    monkeypatch.undo()
+    assert current_version_dir(tmp_path / "idx") == good_version
+    assert len(load_index(tmp_path / "idx").chunks) == len(good.chunks)
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="daraz-llama index CORPUS"):
+        load_index(tmp_path)

@@ -1,0 +1,127 @@
+"""Each retrieval mode, filters and product-level results on the demo corpus with real models."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.retrievers import QueryFusionRetriever
+
+from daraz_llama.filters import ProductFilters
+from daraz_llama.index import build_index, load_index
+from daraz_llama.models import load_embedder
+from daraz_llama.retriever import ProductRetriever, RetrieverConfig, build_retriever
+
+
+@pytest.fixture(scope="module")
+def demo_index(demo_index_dir: Path):
+    return load_index(demo_index_dir)
+
+
+def _titles(results) -> list[str]:
+    return [r.node.metadata["title"] for r in results]
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_each_mode_finds_the_product(demo_index, mode: str) -> None:
+    results = build_retriever(demo_index, mode=mode, top_k=5).retrieve("fantech wired gamepad for pc")
+    assert results[0].node.metadata["title"].startswith("Fantech WGP13")
+    ids = [r.node.metadata["product_id"] for r in results]
+    assert len(ids) == len(set(ids)) == 5  # one result per product
+    assert all(r.score is not None for r in results)
+
+
+def test_hybrid_fuses_bm25_and_dense_with_query_fusion(demo_index) -> None:
+    retriever = build_retriever(demo_index, mode="hybrid")
+    assert isinstance(retriever._base, QueryFusionRetriever)
+    scores = [r.score for r in retriever.retrieve("noise cancelling headphones")]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_dense_understands_paraphrase(demo_index) -> None:
+    results = build_retriever(demo_index, mode="dense", top_k=3).retrieve("watch that tracks my children")
+    assert any("Kids Smart Watch" in t for t in _titles(results))
+
+
+def test_rerank_mode_uses_the_cross_encoder(demo_index, tiny_cross_encoder: str) -> None:
+    retriever = build_retriever(demo_index, mode="hybrid+rerank", reranker=tiny_cross_encoder, top_k=4,
+                                rerank_candidates=6)
+    assert retriever.mode == "hybrid+rerank"
+    results = retriever.retrieve("jamdani saree")
+    assert len(results) == 4
+    hybrid_top6 = {r.node.node_id for r in build_retriever(demo_index, top_k=6).retrieve("jamdani saree")}
+    assert {r.node.node_id for r in results} <= hybrid_top6  # re-ranks only the candidates
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_fallbacks_are_said_once(tmp_path: Path, demo_corpus: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bm25_only = build_index(demo_corpus, None, embedder=None, show_progress=False)
+    with caplog.at_level(logging.WARNING):
+        retriever = build_retriever(bm25_only, mode="hybrid")
+        build_retriever(bm25_only, mode="hybrid")
+    assert retriever.mode == "bm25"
+    assert sum("using bm25" in r.message for r in caplog.records) == 1
+    assert retriever.retrieve("saree")
+
+
+def test_rerank_without_cross_encoder_falls_back_to_hybrid(demo_index) -> None:
+    assert build_retriever(demo_index, mode="hybrid+rerank", reranker="none").mode == "hybrid"
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+def test_filters_hold_in_every_mode(demo_index, mode: str) -> None:
+    filters = ProductFilters(category="Mens Jeans", max_price=600)
+    results = build_retriever(demo_index, mode=mode, filters=filters, top_k=20).retrieve("black slim jeans")
+    assert results
+    for r in results:
+        assert r.node.metadata["category"] == "mens jeans" and r.node.metadata["price"] <= 600
+    # No recall lost: every matching product that shares a word with the query is reachable.
+    assert any("Budget Edition" in t for t in _titles(results))
+
+
+def test_brand_and_rating_filters(demo_index) -> None:
+    results = build_retriever(demo_index, filters=ProductFilters(brand="fantech", min_rating=4.5)).retrieve("gaming")
+    assert {r.node.metadata["brand"] for r in results} == {"Fantech"}
+    assert all(r.node.metadata["rating"] >= 4.5 for r in results)
+    unrated = build_retriever(demo_index, filters=ProductFilters(min_rating=0.1), top_k=60).retrieve("jeans")
+    assert all("rating" in r.node.metadata for r in unrated)  # unknown rating never passes
+
+
+def test_filters_that_match_nothing_give_no_results(demo_index) -> None:
+    assert build_retriever(demo_index, filters=ProductFilters(category="rockets")).retrieve("anything") == []
+    with pytest.raises(ValueError, match="min_price"):
+        ProductFilters(min_price=10, max_price=5)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown mode"):
+        RetrieverConfig(mode="magic")
+    with pytest.raises(ValueError, match="top_k"):
+        RetrieverConfig(top_k=0)
+
+
+def test_models_load_once_per_process(minilm: str) -> None:
+    assert load_embedder(minilm) is load_embedder(minilm)
+
+
+def test_query_engine_from_another_llamaindex_app(demo_index_dir: Path) -> None:
+    """What any LlamaIndex app does with our retriever: plug it into a standard query engine."""
+    from llama_index.core.llms import MockLLM
+
+    retriever = build_retriever(demo_index_dir, top_k=3)
+    assert isinstance(retriever, ProductRetriever)
+    engine = RetrieverQueryEngine.from_args(retriever, llm=MockLLM(max_tokens=8))
+    response = engine.query("xbox controller")
+    assert str(response)
+    assert response.source_nodes[0].node.metadata["title"].startswith("Xbox Series X|S Wireless Controller")
+
+
+def test_corpus_source_persists_and_reuses_its_index(tmp_path: Path, demo_corpus: Path, minilm: str) -> None:
+    retriever = build_retriever(demo_corpus, index_dir=tmp_path / "idx", embedder=minilm)
+    assert retriever.retrieve("saree petticoat")[0].node.metadata["title"].startswith("Saree Petticoat")
+    version = next((tmp_path / "idx" / "versions").iterdir())
+    build_retriever(demo_corpus, index_dir=tmp_path / "idx", embedder=minilm)
+    assert next((tmp_path / "idx" / "versions").iterdir()) == version  # fresh: not rebuilt
