@@ -14,7 +14,11 @@ from daraz_llama.corpus import CorpusError, parse_corpus
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndexError, build_index
 from daraz_llama.models import ModelError
-from daraz_llama.retriever import MODES, NO_MODEL, RetrieverConfig, build_retriever
+from daraz_llama.evaluation import evaluate_retriever, format_table
+from daraz_llama.plotting import plot_metrics
+from daraz_llama.queries import load_queries, write_queries
+from daraz_llama.retriever import MODES, NO_MODEL, RetrieverConfig, build_retriever, open_index
+from daraz_llama.silver import synthesise
 
 DEFAULT_INDEX_DIR = "daraz-index"
 
@@ -48,12 +52,31 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--embedder", help="must match the index's embedder")
     search.add_argument("--reranker", help="cross-encoder name or folder for hybrid+rerank")
+    search.add_argument("--rerank-candidates", type=int, default=RetrieverConfig.rerank_candidates,
+                        help="products the cross-encoder re-ranks (default: %(default)s)")
     search.add_argument("--category")
     search.add_argument("--brand")
     search.add_argument("--min-price", type=float)
     search.add_argument("--max-price", type=float)
     search.add_argument("--min-rating", type=float)
     search.add_argument("--json", action="store_true", help="print a JSON list of products")
+
+    queries = commands.add_parser("queries", help="synthesise silver queries split into train/dev/test")
+    queries.add_argument("corpus")
+    queries.add_argument("--out", required=True, help="folder for train.jsonl, dev.jsonl, test.jsonl")
+    queries.add_argument("--seed", type=int, default=13)
+
+    evaluate = commands.add_parser("eval", help="score retrieval modes on a query set")
+    _add_index_dir(evaluate)
+    evaluate.add_argument("--corpus", help="evaluate on this corpus (index built or refreshed in --index-dir)")
+    evaluate.add_argument("--queries", required=True, help="JSON Lines query set")
+    evaluate.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated modes")
+    evaluate.add_argument("--embedder")
+    evaluate.add_argument("--reranker")
+    evaluate.add_argument("--rerank-candidates", type=int, default=RetrieverConfig.rerank_candidates)
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    evaluate.add_argument("--json", dest="json_out", help="write every number and the settings here")
+    evaluate.add_argument("--plot", help="write a bar chart of the metrics per mode (PNG)")
     return parser
 
 
@@ -114,7 +137,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     filters = ProductFilters(category=args.category, brand=args.brand, min_price=args.min_price,
                              max_price=args.max_price, min_rating=args.min_rating)
     config = RetrieverConfig(mode=args.mode, top_k=args.top_k, embedder=args.embedder, reranker=args.reranker,
-                             filters=filters, index_dir=args.index_dir)
+                             rerank_candidates=args.rerank_candidates, filters=filters, index_dir=args.index_dir)
     source = args.corpus or args.index_dir
     if not args.corpus and not Path(args.index_dir).is_dir():
         raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
@@ -131,7 +154,69 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search}
+def cmd_queries(args: argparse.Namespace) -> int:
+    result = parse_corpus(args.corpus)
+    _print_problems(result.problems, result.start_markers, len(result.products))
+    if not result.products:
+        raise CliError(f"{args.corpus}: no product could be parsed")
+    splits = synthesise(result.products, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, records in splits.as_dict().items():
+        count = write_queries(out / f"{name}.jsonl", records)
+        products = len({pid for r in records for pid in r.relevant_ids})
+        print(f"{name}: {count} queries over {products} products -> {out / (name + '.jsonl')}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in MODES:
+            raise CliError(f"unknown mode {mode!r}: choose from {', '.join(MODES)}")
+    if not args.corpus and not Path(args.index_dir).is_dir():
+        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
+                       "or pass --corpus")
+    config = RetrieverConfig(embedder=args.embedder, reranker=args.reranker,
+                             rerank_candidates=args.rerank_candidates, index_dir=args.index_dir)
+    index = open_index(args.corpus or args.index_dir, config)
+    query_set = load_queries(args.queries, known_ids=set(index.product_ids()))
+    for problem in query_set.problems[:20]:
+        print(f"  skipped: {problem}", file=sys.stderr)
+    print(f"{len(query_set.queries)} queries, {len(query_set.problems)} skipped", file=sys.stderr)
+    queries = query_set.queries[: args.limit] if args.limit else query_set.queries
+    if not queries:
+        raise CliError(f"{args.queries}: no valid query")
+    reports = {}
+    for mode in modes:
+        retriever = build_retriever(index, config, mode=mode)
+        label = mode if retriever.mode == mode else f"{mode}->{retriever.mode}"
+        reports[label] = evaluate_retriever(retriever, queries, label)
+    summaries = {label: report.summary() for label, report in reports.items()}
+    print(f"\n{args.queries} on {index.manifest['corpus']['path']} ({len(queries)} queries)")
+    print(format_table(summaries))
+    styles = {label: report.by_style() for label, report in reports.items()}
+    if any(styles.values()):
+        for label, by_style in styles.items():
+            print(f"\nby style, {label}:")
+            print(format_table(by_style, first_column="style"))
+    if args.json_out:
+        settings = {"queries": args.queries, "query_count": len(queries), "skipped": len(query_set.problems),
+                    "corpus": index.manifest["corpus"], "index_counts": index.manifest["counts"],
+                    "embedder": index.embedder, "reranker": config.resolved_reranker(),
+                    "candidate_k": config.candidate_k, "rerank_candidates": config.rerank_candidates,
+                    "fusion": config.fusion}
+        payload = {"settings": settings, "summary": summaries, "by_style": styles,
+                   "per_query": {label: [r.__dict__ for r in report.results] for label, report in reports.items()}}
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"\nwrote {args.json_out}")
+    if args.plot:
+        print(f"wrote {plot_metrics(summaries, args.plot, f'{Path(args.queries).name}: {len(queries)} queries')}")
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
-    except (CliError, CorpusError, ProductIndexError, ModelError, ValueError) as err:
+    except (CliError, CorpusError, ProductIndexError, ModelError, ValueError, FileNotFoundError) as err:
         print(f"daraz-llama {args.command}: error: {err}", file=sys.stderr)
         return 2
 

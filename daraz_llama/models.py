@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -81,12 +82,26 @@ def load_embedder(name_or_path: str):  # -> HuggingFaceEmbedding
 
 
 @functools.lru_cache(maxsize=4)
-def load_reranker(name_or_path: str, top_n: int):  # -> SentenceTransformerRerank
-    """Load a cross-encoder as LlamaIndex's ``SentenceTransformerRerank`` (cached per process)."""
+def load_reranker(name_or_path: str, top_n: int, max_length: int = 64, int8: bool = True):
+    """Load a cross-encoder as LlamaIndex's ``SentenceTransformerRerank`` (cached per process).
+
+    Inputs are clipped to ``max_length`` tokens; on the CPU, ``int8`` quantises the linear
+    layers dynamically (about 1.5x faster on this 2-core machine).
+    """
     _check_exists(name_or_path, "cross-encoder")
     from llama_index.core.postprocessor import SentenceTransformerRerank
 
+    device = torch_device()
     try:
-        return SentenceTransformerRerank(model=name_or_path, top_n=top_n, device=torch_device())
+        reranker = SentenceTransformerRerank(model=_local_or_hub(name_or_path), top_n=top_n, device=device)
     except Exception as err:  # noqa: BLE001
         raise ModelError(f"could not load cross-encoder {name_or_path!r}: {err}") from err
+    cross_encoder = reranker._model
+    cross_encoder.max_seq_length = max_length
+    if int8 and device == "cpu":
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.ao.quantization.quantize_dynamic(cross_encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    return reranker

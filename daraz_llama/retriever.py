@@ -50,6 +50,8 @@ class RetrieverConfig:
     reranker: str | None = None
     candidate_k: int = 50  # chunks fetched from each retriever before fusion
     rerank_candidates: int = 30  # products handed to the cross-encoder
+    rerank_max_length: int = 64  # tokens of query + product text the cross-encoder reads
+    rerank_int8: bool = True  # dynamic int8 quantisation of the cross-encoder on the CPU
     fusion: str = "reciprocal_rerank"
     retriever_weights: tuple[float, float] | None = None  # (bm25, dense); ignored by reciprocal_rerank
     filters: ProductFilters = field(default_factory=ProductFilters)
@@ -60,7 +62,7 @@ class RetrieverConfig:
             raise ValueError(f"unknown mode {self.mode!r}: choose one of {', '.join(MODES)}")
         if self.fusion not in FUSION_MODES:
             raise ValueError(f"unknown fusion {self.fusion!r}: choose one of {', '.join(FUSION_MODES)}")
-        for name in ("top_k", "candidate_k", "rerank_candidates"):
+        for name in ("top_k", "candidate_k", "rerank_candidates", "rerank_max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
@@ -111,7 +113,8 @@ class ProductRetriever(BaseRetriever):
         else:
             self._base = sparse or dense  # type: ignore[assignment]
         if self.mode == "hybrid+rerank":
-            self._reranker = load_reranker(self.config.resolved_reranker(), self.config.rerank_candidates)
+            self._reranker = load_reranker(self.config.resolved_reranker(), self.config.rerank_candidates,
+                                           self.config.rerank_max_length, self.config.rerank_int8)
 
     def _effective_mode(self) -> str:
         mode = self.config.mode
