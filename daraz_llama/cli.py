@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query")
     _add_index_dir(search)
     search.add_argument("--corpus", help="search this corpus (index built or refreshed in --index-dir)")
-    search.add_argument("--mode", default="hybrid", help=f"one of {', '.join(MODES)} (default: hybrid)")
+    search.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)} (default: auto = hybrid+rerank "
+                                                       "when a cross-encoder is available, else hybrid)")
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--embedder", help="must match the index's embedder")
     search.add_argument("--reranker", help="cross-encoder name or folder for hybrid+rerank")
@@ -75,9 +76,33 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--reranker")
     evaluate.add_argument("--rerank-candidates", type=int, default=RetrieverConfig.rerank_candidates)
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N queries")
+    evaluate.add_argument("--no-price-parsing", action="store_true",
+                          help="do not turn 'under 500 taka' in queries into price filters")
     evaluate.add_argument("--json", dest="json_out", help="write every number and the settings here")
     evaluate.add_argument("--plot", help="write a bar chart of the metrics per mode (PNG)")
+    train = commands.add_parser("train", help="fine-tune models on a corpus")
+    train_steps = train.add_subparsers(dest="what", required=True)
+    retrieval = train_steps.add_parser("retrieval", help="embedder, hard negatives and cross-encoder re-ranker")
+    retrieval.add_argument("corpus")
+    retrieval.add_argument("--size", default="cpu", help="tiny, cpu (this machine, < 45 min) or gpu")
+    retrieval.add_argument("--models-dir", default="models", help="writes embedder-ft/ and reranker-ft/ here")
+    retrieval.add_argument("--embedder-base", help="base bi-encoder (default: packaged all-MiniLM-L6-v2)")
+    retrieval.add_argument("--reranker-base", help="base for the cross-encoder, e.g. "
+                                                   "cross-encoder/ms-marco-MiniLM-L-6-v2 (default: packaged MiniLM)")
+    retrieval.add_argument("--reranker-loss", default="bce", help="bce (pointwise) or listwise")
+    retrieval.add_argument("--seed", type=int, default=13)
+    retrieval.add_argument("--force", action="store_true", help="redo every step")
     return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.pipeline import run_retrieval_pipeline
+
+    if not Path(args.corpus).is_file():
+        raise CliError(f"corpus file not found: {args.corpus}")
+    run_retrieval_pipeline(args.corpus, args.models_dir, args.size, args.embedder_base, args.reranker_base,
+                           args.reranker_loss, args.seed, args.force)
+    return 0
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -105,6 +130,16 @@ def _print_problems(problems: list, starts: int, parsed: int) -> None:
         print(f"  problem: {problem}", file=sys.stderr)
     if len(problems) > 20:
         print(f"  … and {len(problems) - 20} more", file=sys.stderr)
+
+
+def describe(retriever: Any) -> str:
+    """Which mode and models a retriever uses, in one line."""
+    parts = [f"mode: {retriever.mode}"]
+    if retriever.mode != "bm25":
+        parts.append(f"embedder: {retriever.index.embedder}")
+    if retriever.mode == "hybrid+rerank":
+        parts.append(f"reranker: {retriever.config.resolved_reranker()}")
+    return "; ".join(parts)
 
 
 def product_row(node_with_score: Any) -> dict[str, Any]:
@@ -147,7 +182,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif rows:
-        print(f"mode: {retriever.mode}" + (f"; filters: {filters.as_dict()}" if filters.active else ""))
+        print(describe(retriever) + (f"; filters: {filters.as_dict()}" if filters.active else ""))
         print(_format_table(rows))
     else:
         print("no matching products" + (f" for filters {filters.as_dict()}" if filters.active else ""))
@@ -178,7 +213,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
                        "or pass --corpus")
     config = RetrieverConfig(embedder=args.embedder, reranker=args.reranker,
-                             rerank_candidates=args.rerank_candidates, index_dir=args.index_dir)
+                             rerank_candidates=args.rerank_candidates, index_dir=args.index_dir,
+                             parse_price=not args.no_price_parsing)
     index = open_index(args.corpus or args.index_dir, config)
     query_set = load_queries(args.queries, known_ids=set(index.product_ids()))
     for problem in query_set.problems[:20]:
@@ -205,7 +241,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     "corpus": index.manifest["corpus"], "index_counts": index.manifest["counts"],
                     "embedder": index.embedder, "reranker": config.resolved_reranker(),
                     "candidate_k": config.candidate_k, "rerank_candidates": config.rerank_candidates,
-                    "fusion": config.fusion}
+                    "fusion": config.fusion, "retriever_weights": config.retriever_weights,
+                    "parse_price": config.parse_price}
         payload = {"settings": settings, "summary": summaries, "by_style": styles,
                    "per_query": {label: [r.__dict__ for r in report.results] for label, report in reports.items()}}
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +253,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

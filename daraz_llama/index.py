@@ -33,7 +33,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 from daraz_llama import __version__
 from daraz_llama.corpus import CorpusError, ParseProblem, file_sha256
 from daraz_llama.faiss_store import FilterableFaissVectorStore
-from daraz_llama.models import load_embedder, model_id
+from daraz_llama.models import load_embedder, model_id, resolve_model_name
 from daraz_llama.node_parser import ProductNodeParser
 from daraz_llama.reader import DarazCorpusReader
 
@@ -79,9 +79,9 @@ class ProductIndex:
 
     @property
     def embedder(self) -> str | None:
-        """The embedder the vectors were made with (None: BM25 only)."""
+        """Name or folder of the embedder the vectors were made with (None: BM25 only)."""
         embedder = self.manifest.get("embedder")
-        return embedder["id"] if embedder else None
+        return embedder["name"] if embedder else None
 
     @property
     def chunk_ids(self) -> list[str]:
@@ -161,6 +161,7 @@ def build_index(
     if not documents:
         raise CorpusError(f"{corpus}: no product could be parsed ({len(reader.problems)} problems)")
     nodes: list[TextNode] = parser.get_nodes_from_documents(documents, show_progress=show_progress)
+    embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
     keys = [_chunk_key(model, node) for node in nodes]
     docstore = SimpleDocumentStore()
@@ -194,7 +195,7 @@ def build_index(
         "package_version": __version__,
         **_settings(parser),
         "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
-        "embedder": {"id": model, "dim": vector_index.vector_store.client.d} if vector_index else None,
+        "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d} if vector_index else None,
         "counts": {"products": len(documents), "chunks": len(nodes), "problems": len(reader.problems),
                    "embedded": len(nodes) - reused, "reused_vectors": reused},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

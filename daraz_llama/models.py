@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import warnings
 from pathlib import Path
@@ -48,15 +49,35 @@ def torch_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx")
+
+
 def model_id(name_or_path: str) -> str:
-    """A stable identifier for manifests: the resolved folder for local models, else the hub name."""
+    """An identifier for manifests: a local folder's path plus a hash of its weights (so a model
+    retrained in place counts as another model), else the hub name."""
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        return name_or_path
+    path = path.resolve()
+    weights = sorted(p for p in path.rglob("*") if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+    stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in weights)
+    return f"{path}@{_weights_digest(stamps)}"
+
+
+@functools.lru_cache(maxsize=16)
+def _weights_digest(stamps: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha1()
+    for name, _, _ in stamps:
+        with open(name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def resolve_model_name(name_or_path: str) -> str:
+    """A local folder as an absolute path; a hub name as it is."""
     path = Path(name_or_path).expanduser()
     return str(path.resolve()) if path.exists() else name_or_path
-
-
-def _local_or_hub(name_or_path: str) -> str:
-    path = Path(name_or_path).expanduser()
-    return str(path) if path.exists() else name_or_path
 
 
 def _check_exists(name_or_path: str, what: str) -> None:
@@ -68,32 +89,40 @@ def _check_exists(name_or_path: str, what: str) -> None:
         raise ModelError(f"unknown {what} {name_or_path!r}: give a local folder or a hub name like 'org/model'")
 
 
-@functools.lru_cache(maxsize=4)
 def load_embedder(name_or_path: str):  # -> HuggingFaceEmbedding
-    """Load a sentence-transformers embedder as a LlamaIndex embedding model (cached per process)."""
+    """Load a sentence-transformers embedder as a LlamaIndex embedding model (once per process and model)."""
     _check_exists(name_or_path, "embedder")
+    return _load_embedder(resolve_model_name(name_or_path), model_id(name_or_path))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_embedder(name_or_path: str, _identity: str):
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     try:
-        return HuggingFaceEmbedding(model_name=_local_or_hub(name_or_path), device=torch_device(),
+        return HuggingFaceEmbedding(model_name=resolve_model_name(name_or_path), device=torch_device(),
                                     normalize=True, embed_batch_size=64)
     except Exception as err:  # noqa: BLE001 - any loader failure becomes one clear message
         raise ModelError(f"could not load embedder {name_or_path!r}: {err}") from err
 
 
-@functools.lru_cache(maxsize=4)
 def load_reranker(name_or_path: str, top_n: int, max_length: int = 64, int8: bool = True):
-    """Load a cross-encoder as LlamaIndex's ``SentenceTransformerRerank`` (cached per process).
+    """Load a cross-encoder as LlamaIndex's ``SentenceTransformerRerank`` (once per process and model).
 
     Inputs are clipped to ``max_length`` tokens; on the CPU, ``int8`` quantises the linear
     layers dynamically (about 1.5x faster on this 2-core machine).
     """
     _check_exists(name_or_path, "cross-encoder")
+    return _load_reranker(resolve_model_name(name_or_path), model_id(name_or_path), top_n, max_length, int8)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_reranker(name_or_path: str, _identity: str, top_n: int, max_length: int, int8: bool):
     from llama_index.core.postprocessor import SentenceTransformerRerank
 
     device = torch_device()
     try:
-        reranker = SentenceTransformerRerank(model=_local_or_hub(name_or_path), top_n=top_n, device=device)
+        reranker = SentenceTransformerRerank(model=resolve_model_name(name_or_path), top_n=top_n, device=device)
     except Exception as err:  # noqa: BLE001
         raise ModelError(f"could not load cross-encoder {name_or_path!r}: {err}") from err
     cross_encoder = reranker._model

@@ -17,14 +17,17 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndex, StaleIndexError, build_index, current_version_dir, load_index, staleness
-from daraz_llama.models import default_embedder, default_reranker, load_reranker
-from daraz_llama.postprocessor import BestChunkPerProduct
+from daraz_llama.models import FINE_TUNED_EMBEDDER_DIR, default_embedder, default_reranker, load_reranker
+from daraz_llama.postprocessor import BestChunkPerProduct, product_id_of
+from daraz_llama.query_parsing import parse_price_limit
 
 logger = logging.getLogger(__name__)
 
-MODES = ("bm25", "dense", "hybrid", "hybrid+rerank")
+MODES = ("bm25", "dense", "hybrid", "hybrid+rerank", "auto")
 FUSION_MODES = ("reciprocal_rerank", "relative_score", "dist_based_score")
 NO_MODEL = "none"
+BLEND_K = 5  # reciprocal-rank constant when blending cross-encoder and first-stage orders
+MAX_FILTER_SETS = 32  # candidate retrievers kept per ProductRetriever, one per distinct filter set
 _said: set[str] = set()
 
 
@@ -44,7 +47,7 @@ class RetrieverConfig:
     re-ranker); ``"none"`` turns the model off.
     """
 
-    mode: str = "hybrid"
+    mode: str = "auto"  # auto: hybrid+rerank when a cross-encoder is available, else hybrid (bm25 without vectors)
     top_k: int = 10
     embedder: str | None = None
     reranker: str | None = None
@@ -52,9 +55,12 @@ class RetrieverConfig:
     rerank_candidates: int = 30  # products handed to the cross-encoder
     rerank_max_length: int = 64  # tokens of query + product text the cross-encoder reads
     rerank_int8: bool = True  # dynamic int8 quantisation of the cross-encoder on the CPU
-    fusion: str = "reciprocal_rerank"
-    retriever_weights: tuple[float, float] | None = None  # (bm25, dense); ignored by reciprocal_rerank
+    rerank_blend: float = 0.3  # weight of the cross-encoder's order against the first stage's (1: CE only)
+    # Chosen on the silver dev split (benchmarks/bench_fusion.py, benchmarks/RESULTS.md).
+    fusion: str = "dist_based_score"
+    retriever_weights: tuple[float, float] | None = (0.3, 0.7)  # (bm25, dense); ignored by reciprocal_rerank
     filters: ProductFilters = field(default_factory=ProductFilters)
+    parse_price: bool = True  # turn "under 500 taka" in a query into a price filter
     index_dir: str | Path | None = None  # where build_retriever(corpus) persists its index
 
     def __post_init__(self) -> None:
@@ -65,6 +71,8 @@ class RetrieverConfig:
         for name in ("top_k", "candidate_k", "rerank_candidates", "rerank_max_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not 0.0 <= self.rerank_blend <= 1.0:
+            raise ValueError(f"rerank_blend must be between 0 and 1, got {self.rerank_blend}")
 
     def resolved_embedder(self) -> str | None:
         if self.embedder == NO_MODEL:
@@ -96,28 +104,26 @@ class ProductRetriever(BaseRetriever):
         self.index = index
         self.config = config or RetrieverConfig()
         self.mode = self._effective_mode()
-        allowed = self._allowed_chunks()
-        self._empty = allowed is not None and not allowed
         self._best_chunk = BestChunkPerProduct()
         self._reranker = None
-        if self._empty:
-            return
-        sparse = self._bm25(allowed) if self.mode != "dense" else None
-        dense = self._dense(allowed) if self.mode != "bm25" else None
-        if sparse and dense:
-            weights = list(self.config.retriever_weights) if self.config.retriever_weights else None
-            self._base: BaseRetriever = QueryFusionRetriever(
-                [sparse, dense], llm=MockLLM(), mode=self.config.fusion, num_queries=1, use_async=False,
-                similarity_top_k=2 * self.config.candidate_k, retriever_weights=weights,
-            )
-        else:
-            self._base = sparse or dense  # type: ignore[assignment]
         if self.mode == "hybrid+rerank":
             self._reranker = load_reranker(self.config.resolved_reranker(), self.config.rerank_candidates,
                                            self.config.rerank_max_length, self.config.rerank_int8)
+        self._candidate_retrievers: dict[ProductFilters, BaseRetriever | None] = {}
+        self.last_filters = self.config.filters  # the filters the last query ran with (price limits included)
 
     def _effective_mode(self) -> str:
         mode = self.config.mode
+        embedder = self.config.resolved_embedder()
+        if mode != "bm25" and self.config.embedder is not None and embedder is not None \
+                and self.index.storage is not None:
+            reasons = staleness(self.index.manifest, embedder=embedder)
+            if reasons:
+                raise StaleIndexError("; ".join(reasons) + ": rebuild the index with this embedder")
+        if mode == "auto":
+            if self.index.storage is None:
+                return "bm25"
+            return "hybrid+rerank" if self.config.resolved_reranker() else "hybrid"
         if mode != "bm25" and self.index.storage is None:
             say_once(f"mode {mode!r} needs dense vectors but this index has none (built without an embedder): "
                      "using bm25")
@@ -126,19 +132,37 @@ class ProductRetriever(BaseRetriever):
             say_once("mode 'hybrid+rerank' needs a cross-encoder but none is configured "
                      "(train one or pass --reranker): using hybrid")
             return "hybrid"
-        embedder = self.config.resolved_embedder()
-        if mode != "bm25" and embedder is not None and self.config.embedder is not None:
-            reasons = staleness(self.index.manifest, embedder=embedder)
-            if reasons:
-                raise StaleIndexError("; ".join(reasons) + ": rebuild the index with this embedder")
         return mode
 
-    def _allowed_chunks(self) -> list[str] | None:
-        """Ids of the chunks that pass the filters (None: no filter)."""
-        filters = self.config.filters
+    def _allowed_chunks(self, filters: ProductFilters) -> list[str] | None:
+        """Ids of the chunks that pass ``filters`` (None: no filter)."""
         if not filters.active:
             return None
         return [chunk["id"] for chunk in self.index.chunks if filters.matches(chunk)]
+
+    def _candidates(self, filters: ProductFilters) -> BaseRetriever | None:
+        """BM25, dense or both fused, restricted to ``filters`` (None when no chunk passes them).
+
+        Built once per distinct filter set and kept (up to MAX_FILTER_SETS of them).
+        """
+        if filters not in self._candidate_retrievers:
+            if len(self._candidate_retrievers) >= MAX_FILTER_SETS:
+                self._candidate_retrievers.pop(next(iter(self._candidate_retrievers)))
+            allowed = self._allowed_chunks(filters)
+            retriever: BaseRetriever | None = None
+            if allowed is None or allowed:
+                sparse = self._bm25(allowed) if self.mode != "dense" else None
+                dense = self._dense(allowed) if self.mode != "bm25" else None
+                if sparse and dense:
+                    weights = list(self.config.retriever_weights) if self.config.retriever_weights else None
+                    retriever = QueryFusionRetriever(
+                        [sparse, dense], llm=MockLLM(), mode=self.config.fusion, num_queries=1, use_async=False,
+                        similarity_top_k=2 * self.config.candidate_k, retriever_weights=weights,
+                    )
+                else:
+                    retriever = sparse or dense
+            self._candidate_retrievers[filters] = retriever
+        return self._candidate_retrievers[filters]
 
     def _bm25(self, allowed: list[str] | None) -> MatchingBM25Retriever:
         shared = self.index.bm25
@@ -147,8 +171,8 @@ class ProductRetriever(BaseRetriever):
             keep = set(allowed)
             mask = [int(chunk["id"] in keep) for chunk in self.index.chunks]
         return MatchingBM25Retriever(existing_bm25=shared.bm25, stemmer=shared.stemmer,
-                             similarity_top_k=min(self.config.candidate_k, len(self.index.chunks)),
-                             corpus_weight_mask=mask)
+                                     similarity_top_k=min(self.config.candidate_k, len(self.index.chunks)),
+                                     corpus_weight_mask=mask)
 
     def _dense(self, allowed: list[str] | None) -> BaseRetriever:
         vector_index = self.index.vector_index()
@@ -156,14 +180,44 @@ class ProductRetriever(BaseRetriever):
         # Built directly: as_retriever() would restrict every search to all node ids.
         return VectorIndexRetriever(vector_index, similarity_top_k=self.config.candidate_k, node_ids=allowed)
 
+    def _query_and_filters(self, query: str) -> tuple[str, ProductFilters]:
+        """The text to search for and the filters to apply: a price limit typed in the query
+        ("under 500 taka") becomes a price filter unless the configured filters set one."""
+        filters = self.config.filters
+        limit = parse_price_limit(query) if self.config.parse_price else None
+        if limit is None or filters.min_price is not None or filters.max_price is not None:
+            return query, filters
+        return limit.text or query, replace(filters, min_price=limit.min_price, max_price=limit.max_price)
+
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        if self._empty or not query_bundle.query_str.strip():
+        if not query_bundle.query_str.strip():
             return []
-        nodes = self._base.retrieve(query_bundle)
-        products = self._best_chunk.postprocess_nodes(nodes, query_bundle)
-        if self._reranker is not None:
-            products = self._reranker.postprocess_nodes(products[: self.config.rerank_candidates], query_bundle)
+        text, filters = self._query_and_filters(query_bundle.query_str)
+        products = self._ranked_products(QueryBundle(text), filters)
+        if not products and filters != self.config.filters:  # the typed price limit matched nothing
+            filters = self.config.filters
+            products = self._ranked_products(QueryBundle(text), filters)
+        self.last_filters = filters
         return products[: self.config.top_k]
+
+    def _ranked_products(self, query_bundle: QueryBundle, filters: ProductFilters) -> list[NodeWithScore]:
+        candidates = self._candidates(filters)
+        if candidates is None:
+            return []
+        products = self._best_chunk.postprocess_nodes(candidates.retrieve(query_bundle), query_bundle)
+        if self._reranker is not None:
+            products = self._rerank(products[: self.config.rerank_candidates], query_bundle)
+        return products
+
+    def _rerank(self, products: list[NodeWithScore], query_bundle: QueryBundle) -> list[NodeWithScore]:
+        """Cross-encoder order blended with the first-stage order by weighted reciprocal ranks."""
+        first_rank = {product_id_of(n): rank for rank, n in enumerate(products)}
+        by_cross_encoder = self._reranker.postprocess_nodes(products, query_bundle)
+        weight = self.config.rerank_blend
+        for rank, node in enumerate(by_cross_encoder):
+            node.score = (weight / (BLEND_K + rank)
+                          + (1 - weight) / (BLEND_K + first_rank[product_id_of(node)]))
+        return sorted(by_cross_encoder, key=lambda n: n.score or 0.0, reverse=True)
 
 
 def open_index(source: str | Path, config: RetrieverConfig | None = None, show_progress: bool = True) -> ProductIndex:
@@ -173,6 +227,12 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
     source = Path(source)
     if source.is_dir():
         index = load_index(source)
+        fine_tuned = default_embedder() if FINE_TUNED_EMBEDDER_DIR.is_dir() and config.embedder is None else None
+        corpus = Path(index.manifest["corpus"]["path"])
+        if fine_tuned and index.storage is not None and staleness(index.manifest, embedder=fine_tuned) \
+                and corpus.is_file():
+            say_once(f"a fine-tuned embedder is in {FINE_TUNED_EMBEDDER_DIR}: re-indexing {source} with it")
+            return build_index(corpus, source, embedder=fine_tuned, show_progress=show_progress)
         reasons = staleness(index.manifest)
         if reasons:
             raise StaleIndexError(f"index {source} is stale: " + "; ".join(reasons)

@@ -17,6 +17,12 @@ REAL_CORPUS = SHARED / "data" / "daraz_products_corpus.md"
 REAL_SAMPLE = SHARED / "data" / "daraz_sample_200.md"
 
 
+@pytest.fixture(autouse=True)
+def _isolated_working_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run each test in an empty folder, so models/ or an index left in the checkout never leak in."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def demo_corpus() -> Path:
     return DEMO_CORPUS

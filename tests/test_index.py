@@ -17,7 +17,8 @@ from daraz_llama.retriever import RetrieverConfig, build_retriever, open_index
 def test_round_trip(demo_index_dir: Path, demo_corpus: Path, minilm: str) -> None:
     manifest = read_manifest(demo_index_dir)
     assert manifest["counts"]["products"] == 60 and manifest["counts"]["problems"] == 0
-    assert manifest["embedder"]["id"] == str(Path(minilm).resolve()) and manifest["embedder"]["dim"] == 384
+    assert manifest["embedder"]["id"].startswith(str(Path(minilm).resolve()) + "@")
+    assert manifest["embedder"]["name"] == str(Path(minilm).resolve()) and manifest["embedder"]["dim"] == 384
     assert manifest["chunking"] == ProductNodeParser().settings()
     assert manifest["corpus"]["path"] == str(demo_corpus.resolve())
     loaded = load_index(demo_index_dir)

@@ -35,7 +35,7 @@ def test_each_mode_finds_the_product(demo_index, mode: str) -> None:
 
 def test_hybrid_fuses_bm25_and_dense_with_query_fusion(demo_index) -> None:
     retriever = build_retriever(demo_index, mode="hybrid")
-    assert isinstance(retriever._base, QueryFusionRetriever)
+    assert isinstance(retriever._candidates(ProductFilters()), QueryFusionRetriever)
     scores = [r.score for r in retriever.retrieve("noise cancelling headphones")]
     assert scores == sorted(scores, reverse=True)
 
@@ -125,3 +125,22 @@ def test_corpus_source_persists_and_reuses_its_index(tmp_path: Path, demo_corpus
     version = next((tmp_path / "idx" / "versions").iterdir())
     build_retriever(demo_corpus, index_dir=tmp_path / "idx", embedder=minilm)
     assert next((tmp_path / "idx" / "versions").iterdir()) == version  # fresh: not rebuilt
+
+
+def test_price_typed_in_the_query_becomes_a_filter(demo_index) -> None:
+    retriever = build_retriever(demo_index, mode="hybrid", top_k=10)
+    results = retriever.retrieve("black slim jeans under 500 taka")
+    assert results and all(r.node.metadata["price"] <= 500 for r in results)
+    assert results[0].node.metadata["title"] == "Black Slim Jeans Budget Edition"
+    assert retriever.last_filters.max_price == 500
+    # Explicit filters win over the query's words; parsing can be turned off.
+    fixed = build_retriever(demo_index, mode="hybrid", filters=ProductFilters(max_price=700))
+    assert max(r.node.metadata["price"] for r in fixed.retrieve("jeans under 500 taka")) > 500
+    plain = build_retriever(demo_index, mode="bm25", parse_price=False, top_k=20)
+    assert any(r.node.metadata.get("price", 0) > 500 for r in plain.retrieve("jeans under 500 taka"))
+
+
+def test_a_price_limit_nothing_meets_is_dropped(demo_index) -> None:
+    retriever = build_retriever(demo_index, mode="hybrid", top_k=3)
+    results = retriever.retrieve("apple watch under 10 taka")
+    assert results and retriever.last_filters == ProductFilters()

@@ -1,0 +1,109 @@
+"""Numbered product context: what every generator reads, and what citations [n] point to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from llama_index.core.schema import NodeWithScore
+
+CONTEXT_HEADER = "PRODUCTS"
+BLOCK_RE = re.compile(r"^\[(\d+)\] (.+)$")
+SNIPPET_WORDS = 45
+
+
+@dataclass
+class ContextProduct:
+    """One numbered product as the generator sees it."""
+
+    number: int
+    product_id: str
+    title: str
+    price: float | None = None
+    original_price: float | None = None
+    discount_pct: int | None = None
+    rating: float | None = None
+    rating_count: int | None = None
+    brand: str | None = None
+    category: str | None = None
+    colors: str | None = None
+    sizes: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    about: str = ""
+    score: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_node(cls, number: int, node: NodeWithScore) -> "ContextProduct":
+        meta = node.node.metadata
+        title = str(meta.get("title", ""))
+        body = node.node.get_content()
+        body = body[len(title):] if body.startswith(title) else body
+        words = body.split()
+        about = " ".join(words[:SNIPPET_WORDS]) + (" …" if len(words) > SNIPPET_WORDS else "")
+        return cls(number=number, product_id=str(meta.get("product_id")), title=title, price=meta.get("price"),
+                   original_price=meta.get("original_price"), discount_pct=meta.get("discount_pct"),
+                   rating=meta.get("rating"), rating_count=meta.get("rating_count"), brand=meta.get("brand"),
+                   category=meta.get("category"), colors=meta.get("colors"), sizes=meta.get("sizes"),
+                   url=meta.get("url"), image_url=meta.get("image_url"), about=about, score=node.score)
+
+
+def taka(amount: float) -> str:
+    """``1350.0`` → ``৳ 1,350``."""
+    return f"৳ {amount:,.0f}" if float(amount).is_integer() else f"৳ {amount:,.2f}"
+
+
+def price_text(product: ContextProduct) -> str | None:
+    if product.price is None:
+        return None
+    text = taka(product.price)
+    if product.original_price and product.original_price > product.price:
+        off = f", -{product.discount_pct}%" if product.discount_pct else ""
+        text += f" (was {taka(product.original_price)}{off})"
+    return text
+
+
+def rating_text(product: ContextProduct) -> str:
+    if product.rating is None:
+        return "no ratings yet"
+    count = product.rating_count or 0
+    return f"{product.rating:.1f}/5 ({count} rating{'s' if count != 1 else ''})"
+
+
+def format_context(products: list[ContextProduct]) -> str:
+    """The numbered block handed to generators (readable, and parsed back by the offline one)."""
+    lines = [f"{CONTEXT_HEADER} ({len(products)}):"]
+    for p in products:
+        facts = [f"price: {price_text(p) or 'unknown'}", f"rating: {rating_text(p)}"]
+        facts += [f"{key}: {value}" for key, value in
+                  (("brand", p.brand), ("category", p.category), ("colors", p.colors), ("sizes", p.sizes))
+                  if value]
+        lines.append(f"[{p.number}] {p.title}")
+        lines.append("    " + " | ".join(facts))
+        if p.about:
+            lines.append(f"    about: {p.about}")
+    return "\n".join(lines)
+
+
+def parse_context(text: str) -> list[dict[str, str]]:
+    """The products of a :func:`format_context` block, as ``{number, title, price, rating, ...}`` strings."""
+    products: list[dict[str, str]] = []
+    for line in text.splitlines():
+        block = BLOCK_RE.match(line)
+        if block:
+            products.append({"number": block.group(1), "title": block.group(2).strip()})
+        elif products and line.startswith("    "):
+            body = line.strip()
+            if body.startswith("about: "):
+                products[-1]["about"] = body[len("about: "):]
+                continue
+            for fact in body.split(" | "):
+                key, _, value = fact.partition(": ")
+                products[-1][key] = value
+    return products
+
+
+def number_products(nodes: list[NodeWithScore]) -> list[ContextProduct]:
+    return [ContextProduct.from_node(i, node) for i, node in enumerate(nodes, start=1)]

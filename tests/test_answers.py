@@ -1,0 +1,131 @@
+"""Grounded answers: the offline generator, the chat engine and the grounding evaluator."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from daraz_llama.answers.chat_engine import ProductChatEngine
+from daraz_llama.answers.context import format_context, number_products, parse_context
+from daraz_llama.answers.generators import GeneratorError, make_llm
+from daraz_llama.answers.grounding import GroundingEvaluator, check_answer
+from daraz_llama.filters import ProductFilters
+from daraz_llama.index import load_index
+from daraz_llama.retriever import build_retriever
+
+
+def _node(pid: str, title: str, **meta) -> NodeWithScore:
+    return NodeWithScore(node=TextNode(id_=f"{pid}-0", text=f"{title}\nSome details about it.",
+                                       metadata={"product_id": pid, "title": title, **meta}), score=1.0)
+
+
+CONTEXT = format_context(number_products([
+    _node("1", "Fantech WGP13 Wired Gamepad", price=1350.0, original_price=1650.0, discount_pct=18, rating=4.5,
+          rating_count=210, brand="Fantech", category="gaming controllers"),
+    _node("2", "Mobile Game Trigger", price=150.0, rating_count=0),
+]))
+
+
+def test_context_round_trip() -> None:
+    products = parse_context(CONTEXT)
+    assert [p["number"] for p in products] == ["1", "2"]
+    assert products[0]["price"] == "৳ 1,350 (was ৳ 1,650, -18%)" and products[0]["rating"] == "4.5/5 (210 ratings)"
+    assert products[1]["rating"] == "no ratings yet" and products[0]["brand"] == "Fantech"
+
+
+def test_grounding_evaluator_on_good_and_bad_answers() -> None:
+    evaluator = GroundingEvaluator()
+    good = "The Fantech WGP13 [1] costs ৳ 1,350 (was 1,650 taka) and is rated 4.5/5. A trigger [2] is ৳ 150."
+    result = evaluator.evaluate(query="gamepad", response=good, contexts=[CONTEXT])
+    assert result.passing and result.score == 1.0 and result.feedback == "grounded"
+    wrong_price = evaluator.evaluate(query="gamepad", response="The gamepad [1] costs ৳ 999.", contexts=[CONTEXT])
+    assert not wrong_price.passing and "999" in wrong_price.feedback
+    bad_cite = evaluator.evaluate(query="gamepad", response="Try this one [7], rated 4.5/5.", contexts=[CONTEXT])
+    assert not bad_cite.passing and "[7]" in bad_cite.feedback
+    wrong_rating = check_answer("The trigger [2] is rated 4.5/5.", CONTEXT)
+    assert wrong_rating.ratings == 1 and wrong_rating.correct_ratings == 0
+    empty = format_context([])
+    refusal = evaluator.evaluate(query="rocket", response="I couldn't find a product that fits.", contexts=[empty])
+    assert refusal.passing
+    made_up = evaluator.evaluate(query="rocket", response="Buy the rocket [1] for ৳ 5.", contexts=[empty])
+    assert not made_up.passing
+    silent = evaluator.evaluate(query="gamepad", response="Here are some options.", contexts=[CONTEXT])
+    assert not silent.passing and "cites no product" in silent.feedback
+
+
+def test_offline_answer_is_grounded_and_cited() -> None:
+    llm = make_llm("none")
+    prompt = f"{CONTEXT}\nQUESTION: wired gamepad for pc"
+    text = llm.complete(prompt).text
+    assert text.startswith("For “wired gamepad for pc”, the best match is **Fantech WGP13 Wired Gamepad** [1]")
+    assert "৳ 1,350" in text and "4.5/5" in text and "[2]" in text and "no ratings yet" in text
+    assert "matches wired, gamepad" in text
+    assert GroundingEvaluator().evaluate(query="q", response=text, contexts=[CONTEXT]).passing
+    streamed = "".join(chunk.delta for chunk in llm.stream_complete(prompt))
+    assert streamed == text
+    nothing = llm.complete(f"{format_context([])}\nQUESTION: flying carpet").text
+    assert "couldn't find" in nothing and "[" not in nothing
+
+
+@pytest.fixture(scope="module")
+def engine_factory(demo_index_dir: Path):
+    index = load_index(demo_index_dir)
+
+    def make(**overrides) -> ProductChatEngine:
+        return ProductChatEngine(build_retriever(index, mode="hybrid", **overrides), make_llm("none"))
+
+    return make
+
+
+def test_chat_engine_answers_with_citations_and_sources(engine_factory) -> None:
+    engine = engine_factory()
+    response = engine.chat("fantech wired gamepad for pc")
+    assert response.response.startswith("For “fantech wired gamepad for pc”, the best match is **Fantech WGP13")
+    assert response.source_nodes[0].node.metadata["title"].startswith("Fantech WGP13")
+    context = format_context(engine.last_turn.products)
+    assert GroundingEvaluator().evaluate(query="q", response=response.response, contexts=[context]).passing
+    assert [m.role.value for m in engine.chat_history] == ["user", "assistant"]
+
+
+def test_follow_up_cheaper_is_condensed_with_a_price_ceiling(engine_factory) -> None:
+    engine = engine_factory()
+    first = engine.chat("xbox wireless controller")
+    top_price = engine.last_turn.products[0].price
+    assert "Xbox Series" in first.response and top_price == 6900
+    engine.chat("is there a cheaper one?")
+    turn = engine.last_turn
+    assert turn.standalone == "xbox wireless controller"
+    assert turn.filters["max_price"] == top_price - 1
+    assert turn.products and all(p.price < top_price for p in turn.products)
+    engine.chat("in black")
+    assert engine.last_turn.standalone == "xbox wireless controller black"
+
+
+def test_streaming_chat(engine_factory) -> None:
+    engine = engine_factory()
+    response = engine.stream_chat("jamdani saree")
+    pieces = list(response.response_gen)
+    assert len(pieces) > 5 and "".join(pieces).startswith("For “jamdani saree”")
+    for _ in range(200):  # the answer is written to memory by a background thread
+        if len(engine.chat_history) == 2:
+            break
+        time.sleep(0.05)
+    assert engine.chat_history[-1].content == "".join(pieces)
+
+
+def test_nothing_fits_says_so(engine_factory) -> None:
+    engine = engine_factory(filters=ProductFilters(category="rockets"))
+    answer = engine.chat("a rocket to the moon").response
+    assert "couldn't find" in answer and "[1]" not in answer
+
+
+def test_unconfigured_openai_generator_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(GeneratorError, match="OPENAI_API_KEY"):
+        make_llm("openai")
+    with pytest.raises(GeneratorError, match="unknown generator"):
+        make_llm("magic")

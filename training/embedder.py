@@ -1,0 +1,91 @@
+"""Fine-tune the bi-encoder with SentenceTransformerTrainer and MultipleNegativesRankingLoss."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.base.sampler import BatchSamplers
+from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+from daraz_llama.models import torch_device
+from training.data import TrainingData, dev_retrieval_set, sample
+from training.model_card import write_model_card
+from training.presets import SizePreset
+
+logger = logging.getLogger(__name__)
+DEV_NAME = "silver-dev"
+
+
+def _scores(results: dict[str, float], evaluator: InformationRetrievalEvaluator) -> dict[str, float]:
+    prefix = f"{DEV_NAME}_cosine_"
+    keep = ("accuracy@1", "accuracy@5", "accuracy@10", "mrr@10", "ndcg@10")
+    return {key[len(prefix):]: float(value) for key, value in results.items()
+            if key.startswith(prefix) and key[len(prefix):] in keep}
+
+
+def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: SizePreset, seed: int = 13
+                   ) -> dict[str, Any]:
+    """Train on (silver query, product passage) pairs; keep the checkpoint best on the silver dev split."""
+    started = time.perf_counter()
+    device = torch_device()
+    model = SentenceTransformer(base_model, device=device)
+    model.max_seq_length = preset.embed_max_seq
+    records = sample(data.train, preset.embed_queries, seed)
+    pairs = [(r.query, data.passages[r.relevant_ids[0]]) for r in records if r.relevant_ids[0] in data.passages]
+    train_dataset = Dataset.from_dict({"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]})
+    queries, corpus, relevant = dev_retrieval_set(data, preset.dev_queries, preset.dev_distractors, seed)
+    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=DEV_NAME, accuracy_at_k=[1, 5, 10],
+                                              precision_recall_at_k=[10], map_at_k=[10], batch_size=64,
+                                              show_progress_bar=False, write_csv=False)
+    before = _scores(evaluator(model), evaluator)
+    logger.info("embedder before training: %s", before)
+    steps = max(1, int(len(pairs) * preset.embed_epochs) // preset.embed_batch)
+    eval_steps = max(1, steps // preset.evals_per_run)
+    checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=preset.embed_epochs,
+        per_device_train_batch_size=preset.embed_batch,
+        per_device_eval_batch_size=preset.embed_batch,
+        learning_rate=preset.embed_lr,
+        warmup_ratio=0.1,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,  # duplicates in a batch would be false in-batch negatives
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        save_strategy="steps",
+        save_steps=eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=f"eval_{DEV_NAME}_cosine_ndcg@10",
+        greater_is_better=True,
+        logging_steps=max(1, min(25, steps // 10)),
+        report_to="none",
+        seed=seed,
+        use_cpu=device == "cpu",
+        fp16=device == "cuda",
+        dataloader_drop_last=len(pairs) > preset.embed_batch,
+    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset,
+                                         loss=MultipleNegativesRankingLoss(model), evaluator=evaluator)
+    trainer.train()
+    after = _scores(evaluator(model), evaluator)
+    logger.info("embedder after training: %s", after)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(str(out_dir))
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    card = {
+        "base_model": base_model, "data_hash": data.data_hash, "train_pairs": len(pairs),
+        "train_seconds": time.perf_counter() - started, "device": device, "settings": preset.as_dict(),
+        "loss": "MultipleNegativesRankingLoss", "batch_sampler": "NO_DUPLICATES",
+        "dev": {"queries": len(queries), "corpus": len(corpus)}, "dev_before": before, "dev_after": after,
+        "loss_log": [e for e in trainer.state.log_history if "loss" in e],
+    }
+    write_model_card(out_dir, "daraz-llama fine-tuned embedder", card)
+    return card

@@ -1,0 +1,110 @@
+"""The retrieval training pipeline: data → embedder → re-index → hard negatives → cross-encoder.
+
+Each step writes its output and a fingerprint of what it was made from; a re-run skips
+every step whose output is still valid, so an interrupted run restarts where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from daraz_llama.models import model_id, packaged_minilm_path
+from daraz_llama.retriever import RetrieverConfig, open_index
+from training.data import prepare_data, sample
+from training.model_card import read_model_card
+from training.negatives import load_negatives, mine_negatives, save_negatives
+from training.presets import get_preset
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineResult:
+    embedder_dir: Path
+    reranker_dir: Path
+    index_dir: Path
+    steps_run: list[str]
+    seconds: float
+
+
+def _fresh(card: dict | None, data_hash: str, base: str, settings: dict, **extra: object) -> bool:
+    if not card:
+        return False
+    same = card.get("data_hash") == data_hash and card.get("base_model") == base and card.get("settings") == settings
+    return same and all(card.get(key) == value for key, value in extra.items())
+
+
+def _say(step: str, message: str) -> None:
+    print(f"[train] {step}: {message}", flush=True)
+
+
+def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models", size: str = "cpu",
+                           embedder_base: str | None = None, reranker_base: str | None = None,
+                           reranker_loss: str = "bce", seed: int = 13, force: bool = False,
+                           show_progress: bool = True) -> PipelineResult:
+    """Train both retrieval models on ``corpus``; outputs in ``models_dir``/embedder-ft and reranker-ft."""
+    from training.embedder import train_embedder
+    from training.reranker import train_reranker
+
+    started = time.perf_counter()
+    preset = get_preset(size)
+    models_dir = Path(models_dir)
+    work = models_dir / "work"
+    embedder_dir, reranker_dir = models_dir / "embedder-ft", models_dir / "reranker-ft"
+    embedder_base = embedder_base or packaged_minilm_path()
+    reranker_base = reranker_base or packaged_minilm_path()
+    steps: list[str] = []
+
+    base_index = open_index(corpus, RetrieverConfig(embedder="none", index_dir=work / "index-bm25"),
+                            show_progress=show_progress)
+    data = prepare_data(base_index, work, seed)
+    counts = base_index.manifest["counts"]
+    _say("data", f"{len(data.train)} train / {len(data.dev)} dev silver queries over {counts['products']} products; "
+                 f"preset {preset.name}, estimated {preset.estimated_cpu_minutes(counts['products'], counts['chunks'], len(data.train)):.0f} min on this CPU")
+
+    if force or not _fresh(read_model_card(embedder_dir), data.data_hash, embedder_base, preset.as_dict()):
+        _say("embedder", f"fine-tuning {embedder_base} -> {embedder_dir}")
+        card = train_embedder(data, embedder_base, embedder_dir, preset, seed)
+        _say("embedder", f"dev before {card['dev_before']} after {card['dev_after']} ({card['train_seconds']:.0f} s)")
+        steps.append("embedder")
+    else:
+        _say("embedder", f"up to date in {embedder_dir}")
+
+    ft_index_dir = work / "index-ft"
+    ft_index = open_index(corpus, RetrieverConfig(embedder=str(embedder_dir), index_dir=ft_index_dir),
+                          show_progress=show_progress)
+    embedder_id = model_id(str(embedder_dir))
+    negatives_file = work / "data" / f"negatives-{preset.name}.jsonl"
+    dev_negatives_file = work / "data" / f"negatives-dev-{preset.name}.jsonl"
+    train_mined = load_negatives(negatives_file, data.data_hash, embedder_id)
+    dev_mined = load_negatives(dev_negatives_file, data.data_hash, embedder_id)
+    if force or train_mined is None or dev_mined is None:
+        _say("negatives", f"mining with BM25 and {embedder_dir}")
+        train_queries = sample(data.train, preset.ce_queries, seed + 1)
+        dev_queries = sample(data.dev, preset.dev_queries, seed)
+        train_mined = mine_negatives(ft_index, data, train_queries, preset.ce_negatives, preset.mine_depth,
+                                     show_progress)
+        dev_mined = mine_negatives(ft_index, data, dev_queries, max(preset.ce_negatives, 9), preset.mine_depth,
+                                   show_progress)
+        save_negatives(negatives_file, train_mined, data.data_hash, embedder_id)
+        save_negatives(dev_negatives_file, dev_mined, data.data_hash, embedder_id)
+        steps.append("negatives")
+    else:
+        _say("negatives", f"reusing {negatives_file}")
+
+    card = read_model_card(reranker_dir)
+    if force or "negatives" in steps or not _fresh(card, data.data_hash, reranker_base, preset.as_dict(),
+                                                   loss=reranker_loss):
+        _say("reranker", f"fine-tuning {reranker_base} ({reranker_loss}) -> {reranker_dir}")
+        card = train_reranker(data, train_mined, dev_mined, reranker_base, reranker_dir, preset, reranker_loss, seed)
+        _say("reranker", f"dev before {card['dev_before']} after {card['dev_after']} ({card['train_seconds']:.0f} s)")
+        steps.append("reranker")
+    else:
+        _say("reranker", f"up to date in {reranker_dir}")
+    seconds = time.perf_counter() - started
+    _say("done", f"{', '.join(steps) or 'nothing to do'} in {seconds / 60:.1f} min; index with the fine-tuned "
+                 f"embedder: {ft_index_dir}")
+    return PipelineResult(embedder_dir, reranker_dir, ft_index_dir, steps, seconds)
