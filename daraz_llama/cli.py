@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from daraz_llama.answers.generators import GeneratorError
 from daraz_llama.corpus import CorpusError, parse_corpus
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndexError, build_index
@@ -80,6 +81,20 @@ def _parser() -> argparse.ArgumentParser:
                           help="do not turn 'under 500 taka' in queries into price filters")
     evaluate.add_argument("--json", dest="json_out", help="write every number and the settings here")
     evaluate.add_argument("--plot", help="write a bar chart of the metrics per mode (PNG)")
+    ask = commands.add_parser("ask", help="ask a question; prints the streamed, cited answer and the products")
+    ask.add_argument("question")
+    _add_index_dir(ask)
+    ask.add_argument("--corpus", help="answer over this corpus (index built or refreshed in --index-dir)")
+    ask.add_argument("--generator", default="none", help="none (offline, default), local or openai")
+    ask.add_argument("--model", help="local: model folder or hub name; openai: model name")
+    ask.add_argument("--mode", default="auto", help=f"retrieval mode, one of {', '.join(MODES)}")
+    ask.add_argument("--products", type=int, default=5, help="products given to the generator")
+
+    serve = commands.add_parser("serve-llm", help="serve a generator on an OpenAI-compatible endpoint")
+    serve.add_argument("--model", default="none", help="'none' (offline generator) or a local model folder/hub name")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8008)
+
     train = commands.add_parser("train", help="fine-tune models on a corpus")
     train_steps = train.add_subparsers(dest="what", required=True)
     retrieval = train_steps.add_parser("retrieval", help="embedder, hard negatives and cross-encoder re-ranker")
@@ -93,6 +108,40 @@ def _parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--seed", type=int, default=13)
     retrieval.add_argument("--force", action="store_true", help="redo every step")
     return parser
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from daraz_llama.answers.chat_engine import ProductChatEngine
+    from daraz_llama.answers.generators import make_llm
+
+    if args.mode not in MODES:
+        raise CliError(f"unknown mode {args.mode!r}: choose one of {', '.join(MODES)}")
+    if not args.corpus and not Path(args.index_dir).is_dir():
+        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
+                       "or pass --corpus")
+    llm = make_llm(args.generator, model=args.model)
+    retriever = build_retriever(args.corpus or args.index_dir, RetrieverConfig(mode=args.mode, index_dir=args.index_dir))
+    engine = ProductChatEngine(retriever, llm, context_products=args.products)
+    response = engine.stream_chat(args.question)
+    for token in response.response_gen:
+        print(token, end="", flush=True)
+    print("\n")
+    for product in engine.last_turn.products:
+        price = f"৳ {product.price:,.0f}" if product.price is not None else "no price"
+        print(f"[{product.number}] {product.title} | {price} | {product.url or 'no link'}")
+    return 0
+
+
+def cmd_serve_llm(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from daraz_llama.answers.generators import make_llm
+    from daraz_llama.answers.server import create_app
+
+    llm = make_llm("none") if args.model == "none" else make_llm("local", model=args.model)
+    print(f"serving {args.model} on http://{args.host}:{args.port}/v1 (OpenAI chat completions)", flush=True)
+    uvicorn.run(create_app(llm, args.model), host=args.host, port=args.port, log_level="warning")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -253,7 +302,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train}
+COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train,
+            "ask": cmd_ask, "serve-llm": cmd_serve_llm}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
-    except (CliError, CorpusError, ProductIndexError, ModelError, ValueError, FileNotFoundError) as err:
+    except (CliError, CorpusError, ProductIndexError, ModelError, GeneratorError, ValueError,
+            FileNotFoundError) as err:
         print(f"daraz-llama {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -129,3 +129,14 @@ def test_unconfigured_openai_generator_is_a_clear_error(monkeypatch: pytest.Monk
         make_llm("openai")
     with pytest.raises(GeneratorError, match="unknown generator"):
         make_llm("magic")
+
+
+def test_ask_command_prints_the_answer_and_the_cited_products(demo_index_dir: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from daraz_llama.cli import main
+
+    assert main(["ask", "black slim jeans under 500 taka", "--index-dir", str(demo_index_dir), "--mode", "hybrid"]) == 0
+    out = capsys.readouterr().out
+    assert "the best match is **Black Slim Jeans Budget Edition** [1]: ৳ 399" in out
+    assert "[1] Black Slim Jeans Budget Edition | ৳ 399 | https://www.daraz.com.bd/products/" in out
+    assert main(["ask", "x", "--index-dir", str(demo_index_dir), "--generator", "magic"]) == 2

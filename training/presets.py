@@ -6,10 +6,10 @@ from dataclasses import asdict, dataclass
 
 from daraz_llama.retriever import RetrieverConfig
 
-# Measured on this 2-core CPU (see benchmarks/RESULTS.md): examples per second.
-CPU_EMBED_TRAIN_PAIRS_PER_S = 22.0  # MultipleNegativesRankingLoss, passages at 128 tokens
-CPU_EMBED_ENCODE_PER_S = 80.0  # inference at 128 tokens
-CPU_CE_TRAIN_PAIRS_PER_S = 110.0  # cross-encoder at 64 tokens
+# Measured on this 2-core CPU in the full `--size cpu` run (benchmarks/RESULTS.md): examples per second.
+CPU_EMBED_TRAIN_PAIRS_PER_S = 14.5  # MultipleNegativesRankingLoss, batch 48, passages at 128 tokens
+CPU_EMBED_ENCODE_PER_S = 94.0  # inference at 128 tokens
+CPU_CE_TRAIN_PAIRS_PER_S = 48.0  # cross-encoder rows at 64 tokens, batch 32
 CPU_SEARCH_PER_S = 60.0  # product retrieval (bm25 + dense) while mining
 
 

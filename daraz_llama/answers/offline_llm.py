@@ -51,8 +51,9 @@ def compose_answer(prompt: str) -> str:
     best, others = products[0], products[1:MAX_LISTED]
     parts = [f"For “{question}”, the best match is {_line(best)}."]
     reasons = _reasons(question, best)
-    if best.get("brand") or best.get("category"):
-        about = ", ".join(v for v in (best.get("brand"), best.get("category")) if v)
+    brand = best.get("brand") if (best.get("brand") or "").lower() not in {"no brand", ""} else None
+    if brand or best.get("category"):
+        about = ", ".join(v for v in (brand, best.get("category")) if v)
         parts.append(f"It is from {about}" + (f", and matches {', '.join(reasons)}." if reasons else "."))
     if others:
         parts.append("Also worth a look:")
