@@ -114,13 +114,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from daraz_llama.answers.chat_engine import ProductChatEngine
     from daraz_llama.answers.generators import make_llm
 
-    if args.mode not in MODES:
-        raise CliError(f"unknown mode {args.mode!r}: choose one of {', '.join(MODES)}")
-    if not args.corpus and not Path(args.index_dir).is_dir():
-        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
-                       "or pass --corpus")
+    config = RetrieverConfig(mode=args.mode, index_dir=args.index_dir)
     llm = make_llm(args.generator, model=args.model)
-    retriever = build_retriever(args.corpus or args.index_dir, RetrieverConfig(mode=args.mode, index_dir=args.index_dir))
+    retriever = build_retriever(_index_source(args), config)
     engine = ProductChatEngine(retriever, llm, context_products=args.products)
     response = engine.stream_chat(args.question)
     for token in response.response_gen:
@@ -154,11 +150,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_index(args: argparse.Namespace) -> int:
-    result = parse_corpus(args.corpus)
+def _parse_reporting(corpus: str):  # -> ParseResult
+    """Parse ``corpus``, print the problem summary, and fail when nothing could be parsed."""
+    result = parse_corpus(corpus)
     _print_problems(result.problems, result.start_markers, len(result.products))
     if not result.products:
-        raise CliError(f"{args.corpus}: no product could be parsed")
+        raise CliError(f"{corpus}: no product could be parsed")
+    return result
+
+
+def _index_source(args: argparse.Namespace) -> str:
+    """The corpus (when given) or the index folder to open; a clear error when neither exists."""
+    if not args.corpus and not Path(args.index_dir).is_dir():
+        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
+                       "or pass --corpus")
+    return args.corpus or args.index_dir
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    result = _parse_reporting(args.corpus)
     if args.strict and result.skipped:
         raise CliError(f"--strict: {len(result.skipped)} malformed block(s), index not built")
     embedder = None if args.embedder == NO_MODEL else (args.embedder or RetrieverConfig().resolved_embedder())
@@ -216,17 +226,11 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    if args.mode not in MODES:
-        raise CliError(f"unknown mode {args.mode!r}: choose one of {', '.join(MODES)}")
     filters = ProductFilters(category=args.category, brand=args.brand, min_price=args.min_price,
                              max_price=args.max_price, min_rating=args.min_rating)
     config = RetrieverConfig(mode=args.mode, top_k=args.top_k, embedder=args.embedder, reranker=args.reranker,
                              rerank_candidates=args.rerank_candidates, filters=filters, index_dir=args.index_dir)
-    source = args.corpus or args.index_dir
-    if not args.corpus and not Path(args.index_dir).is_dir():
-        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
-                       "or pass --corpus")
-    retriever = build_retriever(source, config)
+    retriever = build_retriever(_index_source(args), config)
     rows = [product_row(n) for n in retriever.retrieve(args.query)]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -239,10 +243,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_queries(args: argparse.Namespace) -> int:
-    result = parse_corpus(args.corpus)
-    _print_problems(result.problems, result.start_markers, len(result.products))
-    if not result.products:
-        raise CliError(f"{args.corpus}: no product could be parsed")
+    result = _parse_reporting(args.corpus)
     splits = synthesise(result.products, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -258,13 +259,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for mode in modes:
         if mode not in MODES:
             raise CliError(f"unknown mode {mode!r}: choose from {', '.join(MODES)}")
-    if not args.corpus and not Path(args.index_dir).is_dir():
-        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
-                       "or pass --corpus")
     config = RetrieverConfig(embedder=args.embedder, reranker=args.reranker,
                              rerank_candidates=args.rerank_candidates, index_dir=args.index_dir,
                              parse_price=not args.no_price_parsing)
-    index = open_index(args.corpus or args.index_dir, config)
+    index = open_index(_index_source(args), config)
     query_set = load_queries(args.queries, known_ids=set(index.product_ids()))
     for problem in query_set.problems[:20]:
         print(f"  skipped: {problem}", file=sys.stderr)
