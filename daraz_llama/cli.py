@@ -90,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", default="auto", help=f"retrieval mode, one of {', '.join(MODES)}")
     ask.add_argument("--products", type=int, default=5, help="products given to the generator")
 
+    answers = commands.add_parser("eval-answers", help="score a generator's answers for grounding and speed")
+    answers.add_argument("--questions", required=True, help="JSON Lines of {qid, question, answerable}")
+    _add_index_dir(answers)
+    answers.add_argument("--corpus")
+    answers.add_argument("--generator", default="none", help="none, local or openai")
+    answers.add_argument("--model")
+    answers.add_argument("--mode", default="auto")
+    answers.add_argument("--json", dest="json_out", help="write the scores and every answer here")
+
     serve = commands.add_parser("serve-llm", help="serve a generator on an OpenAI-compatible endpoint")
     serve.add_argument("--model", default="none", help="'none' (offline generator) or a local model folder/hub name")
     serve.add_argument("--host", default="127.0.0.1")
@@ -125,6 +134,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for product in engine.last_turn.products:
         price = f"৳ {product.price:,.0f}" if product.price is not None else "no price"
         print(f"[{product.number}] {product.title} | {price} | {product.url or 'no link'}")
+    return 0
+
+
+def cmd_eval_answers(args: argparse.Namespace) -> int:
+    from daraz_llama.answers.chat_engine import ProductChatEngine
+    from daraz_llama.answers.evaluate import evaluate_answers, load_questions
+    from daraz_llama.answers.generators import make_llm
+
+    questions = load_questions(args.questions)
+    config = RetrieverConfig(mode=args.mode, index_dir=args.index_dir)
+    retriever = build_retriever(_index_source(args), config)
+    llm = make_llm(args.generator, model=args.model)
+    report = evaluate_answers(lambda: ProductChatEngine(retriever, llm), questions)
+    summary = report["summary"]
+    print(f"\n{args.generator} on {args.questions} ({summary['questions']} questions, retrieval {retriever.mode})")
+    for key, value in summary.items():
+        print(f"  {key:<22} {value if value is None or isinstance(value, int) else round(value, 3)}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"generator": args.generator, "model": args.model, **report},
+                                                  indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {args.json_out}")
     return 0
 
 
@@ -301,7 +331,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train,
-            "ask": cmd_ask, "serve-llm": cmd_serve_llm}
+            "ask": cmd_ask, "serve-llm": cmd_serve_llm, "eval-answers": cmd_eval_answers}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

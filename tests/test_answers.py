@@ -45,6 +45,8 @@ def test_grounding_evaluator_on_good_and_bad_answers() -> None:
     assert not wrong_price.passing and "999" in wrong_price.feedback
     bad_cite = evaluator.evaluate(query="gamepad", response="Try this one [7], rated 4.5/5.", contexts=[CONTEXT])
     assert not bad_cite.passing and "[7]" in bad_cite.feedback
+    quoted = evaluator.evaluate(query="q", response="For “gamepad under 999 tk”, try [1] at ৳ 1,350.", contexts=[CONTEXT])
+    assert quoted.passing  # the question quoted back is not a price claim
     wrong_rating = check_answer("The trigger [2] is rated 4.5/5.", CONTEXT)
     assert wrong_rating.ratings == 1 and wrong_rating.correct_ratings == 0
     empty = format_context([])
@@ -68,6 +70,8 @@ def test_offline_answer_is_grounded_and_cited() -> None:
     assert streamed == text
     nothing = llm.complete(f"{format_context([])}\nQUESTION: flying carpet").text
     assert "couldn't find" in nothing and "[" not in nothing
+    unrelated = llm.complete(f"{CONTEXT}\nQUESTION: refrigerator with ice maker").text
+    assert "couldn't find" in unrelated and "[" not in unrelated
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +144,23 @@ def test_ask_command_prints_the_answer_and_the_cited_products(demo_index_dir: Pa
     assert "the best match is **Black Slim Jeans Budget Edition** [1]: ৳ 399" in out
     assert "[1] Black Slim Jeans Budget Edition | ৳ 399 | https://www.daraz.com.bd/products/" in out
     assert main(["ask", "x", "--index-dir", str(demo_index_dir), "--generator", "magic"]) == 2
+
+
+def test_eval_answers_command(demo_index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from daraz_llama.cli import main
+
+    questions = Path(__file__).resolve().parent.parent / "daraz_llama" / "data" / "demo_questions.jsonl"
+    out = tmp_path / "answers.json"
+    assert main(["eval-answers", "--questions", str(questions), "--index-dir", str(demo_index_dir),
+                 "--mode", "hybrid", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "citation_validity" in printed and "refusal_accuracy" in printed
+    import json
+
+    report = json.loads(out.read_text(encoding="utf-8"))
+    summary = report["summary"]
+    assert summary["questions"] == 10
+    assert summary["citation_validity"] == 1.0 and summary["price_accuracy"] == 1.0  # the offline answer is exact
+    assert summary["cites_when_answerable"] == 1.0
+    assert summary["refusal_accuracy"] == 1.0  # "refrigerator", "rtx 4090 laptop": nothing in the demo catalog fits
+    assert len(report["answers"]) == 10 and all(a["first_token_s"] <= a["total_s"] for a in report["answers"])

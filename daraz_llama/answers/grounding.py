@@ -15,6 +15,7 @@ CITATION_RE = re.compile(r"\[(\d+)\]")
 AMOUNT_RE = re.compile(r"(?:৳|tk\.?|taka|bdt)\s*([0-9][0-9,]*(?:\.[0-9]+)?)|([0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:৳|tk\b|taka|bdt)",
                        re.IGNORECASE)
 RATING_RE = re.compile(r"([0-5](?:\.[0-9])?)\s*/\s*5")
+QUOTED_RE = re.compile(r"“[^”]*”|\"[^\"]*\"")  # the shopper's own words, quoted back: not a claim
 REFUSAL_RE = re.compile(r"couldn'?t find|could not find|no product|nothing (?:in the catalog )?(?:fits|matches)|"
                         r"not (?:in|available in) the catalog|don'?t have|do not have|no matching", re.IGNORECASE)
 
@@ -45,7 +46,7 @@ def check_answer(answer: str, context: str) -> GroundingReport:
     """Compare every citation, taka amount and rating in ``answer`` with the numbered ``context``."""
     products = {int(p["number"]): p for p in parse_context(context)}
     report = GroundingReport(refused=bool(REFUSAL_RE.search(answer)))
-    for line in re.split(r"(?<=[.!?])\s+|\n", answer):
+    for line in re.split(r"(?<=[.!?])\s+|\n", QUOTED_RE.sub(" ", answer)):
         cited = [int(n) for n in CITATION_RE.findall(line)]
         report.citations += len(cited)
         for n in cited:

@@ -21,16 +21,33 @@ STOPWORDS = {"a", "an", "the", "for", "with", "and", "or", "of", "in", "to", "on
              "is", "are", "there", "any", "some", "show", "find", "which", "what", "best", "good", "one", "ones",
              "please", "under", "below", "taka", "tk", "cheap", "cheaper", "that", "this", "it", "do", "you", "have"}
 MAX_LISTED = 3
+MIN_COVERAGE = 0.5  # share of the question's words the best products must contain to count as a fit
 NO_MATCH = ("I couldn't find a product in the catalog that fits “{question}”. "
             "Try other words, fewer details or a wider price range.")
 
 
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _wanted(question: str) -> list[str]:
+    """The question's content words."""
+    return list(dict.fromkeys(w for w in WORD_RE.findall(question.lower()) if w not in STOPWORDS and not w.isdigit()))
+
+
 def _reasons(question: str, product: dict[str, str]) -> list[str]:
     """The question's words that the product's title, brand, category, colours or text contain."""
-    wanted = [w for w in WORD_RE.findall(question.lower()) if w not in STOPWORDS and not w.isdigit()]
     haystack = " ".join(product.get(k, "") for k in ("title", "brand", "category", "colors", "sizes", "about")).lower()
-    found = set(WORD_RE.findall(haystack))
-    return list(dict.fromkeys(w for w in wanted if w in found))
+    found = {_stem(w) for w in WORD_RE.findall(haystack)}
+    return [w for w in _wanted(question) if _stem(w) in found]
+
+
+def fits(question: str, products: list[dict[str, str]]) -> bool:
+    """Whether any product matches at least half of the question's content words (else nothing fits)."""
+    wanted = _wanted(question)
+    if not wanted:
+        return bool(products)
+    return any(len(_reasons(question, p)) >= MIN_COVERAGE * len(wanted) for p in products)
 
 
 def _line(product: dict[str, str]) -> str:
@@ -46,7 +63,7 @@ def compose_answer(prompt: str) -> str:
     question = match.group(1).strip() if match else prompt.strip().splitlines()[-1]
     context = prompt[prompt.find(CONTEXT_HEADER):] if CONTEXT_HEADER in prompt else ""
     products = parse_context(context)
-    if not products:
+    if not products or not fits(question, products[:MAX_LISTED]):
         return NO_MATCH.format(question=question)
     best, others = products[0], products[1:MAX_LISTED]
     parts = [f"For “{question}”, the best match is {_line(best)}."]

@@ -1,0 +1,84 @@
+"""Score a generator on a question set: grounding (citations, prices, ratings, refusals) and speed."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from llama_index.core.utils import get_tqdm_iterable
+
+from daraz_llama.answers.chat_engine import ProductChatEngine
+from daraz_llama.answers.context import format_context
+from daraz_llama.answers.grounding import GroundingEvaluator, check_answer
+
+
+@dataclass
+class Question:
+    qid: str
+    question: str
+    answerable: bool = True
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """JSON Lines of ``{"qid", "question", "answerable"}`` (``answerable`` defaults to true)."""
+    questions = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            questions.append(Question(str(raw["qid"]), str(raw["question"]), bool(raw.get("answerable", True))))
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}:{number}: not a question record ({err})") from err
+    return questions
+
+
+def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: list[Question],
+                     show_progress: bool = True) -> dict[str, Any]:
+    """Ask each question in a fresh conversation; aggregate grounding and latency."""
+    evaluator = GroundingEvaluator()
+    rows = []
+    for q in get_tqdm_iterable(questions, show_progress, "Answering"):
+        engine = make_engine()
+        started = time.perf_counter()
+        first = None
+        pieces = []
+        for piece in engine.stream_chat(q.question).response_gen:
+            first = first if first is not None else time.perf_counter() - started
+            pieces.append(piece)
+        total = time.perf_counter() - started
+        answer = "".join(pieces)
+        context = format_context(engine.last_turn.products)
+        result = evaluator.evaluate(query=q.question, response=answer, contexts=[context],
+                                    expect_refusal=not q.answerable)
+        report = check_answer(answer, context)
+        rows.append({"qid": q.qid, "answerable": q.answerable, "answer": answer, "passing": result.passing,
+                     "feedback": result.feedback, "citations": report.citations,
+                     "valid_citations": report.valid_citations, "amounts": report.amounts,
+                     "correct_amounts": report.correct_amounts, "refused": report.refused,
+                     "first_token_s": first or total, "total_s": total, "pieces": len(pieces)})
+
+    def share(numerator: str, denominator: str) -> float:
+        total = sum(r[denominator] for r in rows)
+        return sum(r[numerator] for r in rows) / total if total else 1.0
+
+    unanswerable = [r for r in rows if not r["answerable"]]
+    answerable = [r for r in rows if r["answerable"]]
+    summary = {
+        "questions": len(rows),
+        "grounded": sum(r["passing"] for r in rows) / len(rows) if rows else 0.0,
+        "citation_validity": share("valid_citations", "citations"),
+        "price_accuracy": share("correct_amounts", "amounts"),
+        "refusal_accuracy": (sum(r["refused"] and r["citations"] == 0 for r in unanswerable) / len(unanswerable)
+                             if unanswerable else None),
+        "cites_when_answerable": (sum(r["citations"] > 0 and not r["refused"] for r in answerable) / len(answerable)
+                                  if answerable else None),
+        "first_token_p50_s": statistics.median(r["first_token_s"] for r in rows) if rows else None,
+        "answer_p50_s": statistics.median(r["total_s"] for r in rows) if rows else None,
+        "pieces_per_s": (sum(r["pieces"] for r in rows) / sum(r["total_s"] for r in rows)) if rows else None,
+    }
+    return {"summary": summary, "answers": rows}
