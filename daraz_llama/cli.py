@@ -116,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--reranker-loss", default="bce", help="bce (pointwise) or listwise")
     retrieval.add_argument("--seed", type=int, default=13)
     retrieval.add_argument("--force", action="store_true", help="redo every step")
+    generator = train_steps.add_parser("generator", help="supervised fine-tuning of Gemma 3 270M on cited answers")
+    generator.add_argument("corpus")
+    generator.add_argument("--size", default="cpu", help="tiny, cpu or gpu")
+    generator.add_argument("--models-dir", default="models", help="writes generator-ft/ here")
+    generator.add_argument("--base", help="base model folder or hub name (default: packaged Gemma 3 270M)")
+    generator.add_argument("--seed", type=int, default=13)
     return parser
 
 
@@ -171,12 +177,15 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.pipeline import run_retrieval_pipeline
+    from training.pipeline import run_generator_pipeline, run_retrieval_pipeline
 
     if not Path(args.corpus).is_file():
         raise CliError(f"corpus file not found: {args.corpus}")
-    run_retrieval_pipeline(args.corpus, args.models_dir, args.size, args.embedder_base, args.reranker_base,
-                           args.reranker_loss, args.seed, args.force)
+    if args.what == "generator":
+        run_generator_pipeline(args.corpus, args.models_dir, args.size, args.base, args.seed)
+    else:
+        run_retrieval_pipeline(args.corpus, args.models_dir, args.size, args.embedder_base, args.reranker_base,
+                               args.reranker_loss, args.seed, args.force)
     return 0
 
 

@@ -6,6 +6,7 @@ every step whose output is still valid, so an interrupted run restarts where it 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -108,3 +109,38 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     _say("done", f"{', '.join(steps) or 'nothing to do'} in {seconds / 60:.1f} min; index with the fine-tuned "
                  f"embedder: {ft_index_dir}")
     return PipelineResult(embedder_dir, reranker_dir, ft_index_dir, steps, seconds)
+
+
+def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models", size: str = "cpu",
+                           base: str | None = None, seed: int = 13, show_progress: bool = True) -> dict:
+    """Build the SFT set from ``corpus`` and fine-tune the generator into ``models_dir``/generator-ft.
+
+    Also writes held-out questions (products of the silver dev split) for ``daraz-llama eval-answers``.
+    """
+    from daraz_llama.answers.local_llm import base_gemma_folder
+    from daraz_llama.models import FINE_TUNED_EMBEDDER_DIR
+    from training.generator import GENERATOR_PRESETS, build_sft_set, train_generator
+
+    if size not in GENERATOR_PRESETS:
+        raise ValueError(f"unknown size {size!r}: choose one of {', '.join(GENERATOR_PRESETS)}")
+    preset = GENERATOR_PRESETS[size]
+    models_dir = Path(models_dir)
+    work = models_dir / "work"
+    index_name = "index-ft" if (FINE_TUNED_EMBEDDER_DIR / "config.json").is_file() else "index-base"
+    index = open_index(corpus, RetrieverConfig(index_dir=work / index_name), show_progress=show_progress)
+    data = prepare_data(index, work, seed)
+    examples = build_sft_set(index, data.train, preset.train_questions, seed)
+    held_out = build_sft_set(index, data.dev, preset.eval_questions, seed + 1)
+    data_dir = work / "data"
+    (data_dir / f"sft-{size}.jsonl").write_text(
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
+    questions = [{"qid": e["qid"], "question": e["messages"][1]["content"].removeprefix("QUESTION: "),
+                  "answerable": "couldn't find" not in e["messages"][2]["content"]} for e in held_out]
+    (data_dir / f"generator-eval-{size}.jsonl").write_text(
+        "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions), encoding="utf-8")
+    _say("generator", f"{len(examples)} SFT examples, {len(questions)} held-out questions; fine-tuning "
+                      f"{base or 'Gemma 3 270M'} -> {models_dir / 'generator-ft'}")
+    card = train_generator(examples, base or str(base_gemma_folder()), models_dir / "generator-ft", preset, seed)
+    _say("generator", f"done in {card['train_seconds'] / 60:.1f} min with {card['backend']}; held-out questions: "
+                      f"{data_dir / f'generator-eval-{size}.jsonl'}")
+    return card

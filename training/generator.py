@@ -1,0 +1,169 @@
+"""Supervised fine-tuning of the answer generator (Gemma 3 270M) on grounded, cited answers.
+
+The SFT set is built from the catalog and the retriever: shopper questions (from the silver
+queries, in several phrasings, plus questions nothing in the catalog answers), the numbered
+product context the chat engine would give, and a target answer that is correct by
+construction (the offline generator's answer, written from the products' metadata). LoRA
+adapters are trained with Unsloth when CUDA and Unsloth are present, with transformers + peft
+otherwise, then merged and saved with a model card and a loss curve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daraz_llama.answers.chat_engine import SYSTEM_PROMPT
+from daraz_llama.answers.context import format_context, number_products
+from daraz_llama.answers.offline_llm import compose_answer
+from daraz_llama.index import ProductIndex
+from daraz_llama.models import torch_device
+from daraz_llama.queries import QueryRecord
+from daraz_llama.retriever import build_retriever
+from training.model_card import write_model_card
+
+logger = logging.getLogger(__name__)
+PHRASINGS = ("{q}", "find me {q}", "do you have {q}?", "i want {q}", "which {q} is good?", "show {q}")
+OUT_OF_CATALOG = ("refrigerator with ice maker", "car tyres 195/65 r15", "life insurance plan", "flight ticket to dubai",
+                  "fresh mangoes 5 kg", "washing machine 8 kg front load", "motorcycle helmet with bluetooth")
+
+
+@dataclass(frozen=True)
+class GeneratorPreset:
+    name: str
+    train_questions: int
+    eval_questions: int
+    max_steps: int
+    batch: int
+    grad_accum: int
+    lr: float
+    lora_r: int
+    max_length: int
+
+
+GENERATOR_PRESETS = {
+    "tiny": GeneratorPreset("tiny", 8, 4, 2, 1, 1, 2e-4, 4, 768),
+    "cpu": GeneratorPreset("cpu", 600, 60, 150, 1, 4, 2e-4, 8, 768),
+    "gpu": GeneratorPreset("gpu", 6000, 300, 1500, 8, 2, 2e-4, 16, 1024),
+}
+
+
+def sft_messages(question: str, index_retriever: Any, products: int = 5) -> list[dict[str, str]]:
+    """The chat the generator sees for ``question``, with the correct-by-construction answer last."""
+    numbered = number_products(index_retriever.retrieve(question)[:products])
+    system = SYSTEM_PROMPT.format(context=format_context(numbered))
+    user = f"QUESTION: {question}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user},
+            {"role": "assistant", "content": compose_answer(f"{system}\n{user}")}]
+
+
+def build_sft_set(index: ProductIndex, queries: list[QueryRecord], count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` examples: phrased silver questions plus about one in eight that nothing answers."""
+    rng = random.Random(seed)
+    retriever = build_retriever(index, mode="hybrid", top_k=5)
+    chosen = rng.sample(queries, min(count, len(queries)))
+    examples = []
+    for i, record in enumerate(chosen):
+        if i % 8 == 7:
+            question = rng.choice(PHRASINGS).format(q=rng.choice(OUT_OF_CATALOG))
+        else:
+            question = rng.choice(PHRASINGS).format(q=record.query)
+        examples.append({"qid": record.qid, "messages": sft_messages(question, retriever)})
+    return examples
+
+
+def _tokenize(example: dict[str, Any], tokenizer: Any, max_length: int) -> dict[str, list[int]]:
+    """Prompt tokens are masked (-100) so only the answer is learned."""
+    messages = example["messages"]
+    system, user, answer = messages[0]["content"], messages[1]["content"], messages[2]["content"]
+    turns = [{"role": "user", "content": f"{system}\n\n{user}"}]
+    prompt = tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True)
+    if not isinstance(prompt, list):  # a BatchEncoding in recent transformers
+        prompt = prompt["input_ids"]
+    target = tokenizer(answer + "<end_of_turn>\n", add_special_tokens=False)["input_ids"]
+    ids = (list(prompt) + target)[:max_length]
+    labels = ([-100] * len(prompt) + target)[:max_length]
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+def _load_for_training(base: str, preset: GeneratorPreset) -> tuple[Any, Any, str]:
+    """(model with LoRA adapters, tokenizer, backend name): Unsloth on CUDA when installed, else peft."""
+    import torch
+
+    if torch.cuda.is_available():
+        try:
+            from unsloth import FastLanguageModel  # type: ignore[import-not-found]
+
+            model, tokenizer = FastLanguageModel.from_pretrained(base, max_seq_length=preset.max_length,
+                                                                 load_in_4bit=False)
+            model = FastLanguageModel.get_peft_model(model, r=preset.lora_r, lora_alpha=2 * preset.lora_r,
+                                                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+            return model, tokenizer, "unsloth"
+        except ImportError:
+            logger.warning("CUDA is present but Unsloth is not installed: training with peft")
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from daraz_llama.answers.local_llm import load_causal_lm
+
+    tokenizer, _ = load_causal_lm(base)
+    model = AutoModelForCausalLM.from_pretrained(base).to(torch_device())
+    config = LoraConfig(r=preset.lora_r, lora_alpha=2 * preset.lora_r, lora_dropout=0.05, task_type="CAUSAL_LM",
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    return get_peft_model(model, config), tokenizer, "peft"
+
+
+def _plot_loss(history: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(h["step"], h["loss"]) for h in history if "loss" in h and "step" in h]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("Gemma 3 270M SFT")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def train_generator(examples: list[dict[str, Any]], base: str, out_dir: Path, preset: GeneratorPreset,
+                    seed: int = 13) -> dict[str, Any]:
+    """LoRA-train ``base`` on ``examples``; save the merged model, its tokenizer, a card and a loss PNG."""
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    started = time.perf_counter()
+    model, tokenizer, backend = _load_for_training(base, preset)
+    dataset = Dataset.from_list([_tokenize(e, tokenizer, preset.max_length) for e in examples])
+    checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
+    device = torch_device()
+    args = TrainingArguments(output_dir=str(checkpoints), max_steps=preset.max_steps,
+                             per_device_train_batch_size=preset.batch, gradient_accumulation_steps=preset.grad_accum,
+                             learning_rate=preset.lr, warmup_steps=max(1, preset.max_steps // 10),
+                             logging_steps=max(1, preset.max_steps // 20), save_strategy="no", report_to="none",
+                             seed=seed, use_cpu=device == "cpu", bf16=device == "cuda")
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    trainer.train()
+    merged = model.merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    _plot_loss(trainer.state.log_history, out_dir / "loss.png")
+    data_hash = hashlib.sha256(json.dumps(examples, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+    card = {"base_model": base, "data_hash": data_hash, "backend": backend, "examples": len(examples),
+            "train_seconds": time.perf_counter() - started, "device": device, "settings": preset.__dict__,
+            "loss_log": [h for h in trainer.state.log_history if "loss" in h]}
+    write_model_card(out_dir, "daraz-llama fine-tuned generator (Gemma 3 270M)", card)
+    return card
