@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     answers.add_argument("--generator", default="none", help="none, local or openai")
     answers.add_argument("--model")
     answers.add_argument("--mode", default="auto")
+    answers.add_argument("--max-new-tokens", type=int, default=320, help="answer length limit for local/openai")
+    answers.add_argument("--limit", type=int, help="answer only the first N questions")
     answers.add_argument("--json", dest="json_out", help="write the scores and every answer here")
 
     serve = commands.add_parser("serve-llm", help="serve a generator on an OpenAI-compatible endpoint")
@@ -148,10 +150,10 @@ def cmd_eval_answers(args: argparse.Namespace) -> int:
     from daraz_llama.answers.evaluate import evaluate_answers, load_questions
     from daraz_llama.answers.generators import make_llm
 
-    questions = load_questions(args.questions)
+    questions = load_questions(args.questions)[: args.limit]
     config = RetrieverConfig(mode=args.mode, index_dir=args.index_dir)
     retriever = build_retriever(_index_source(args), config)
-    llm = make_llm(args.generator, model=args.model)
+    llm = make_llm(args.generator, model=args.model, max_new_tokens=args.max_new_tokens)
     report = evaluate_answers(lambda: ProductChatEngine(retriever, llm), questions)
     summary = report["summary"]
     print(f"\n{args.generator} on {args.questions} ({summary['questions']} questions, retrieval {retriever.mode})")
