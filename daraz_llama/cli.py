@@ -348,6 +348,7 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "e
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("bm25s").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return COMMANDS[args.command](args)
     except (CliError, CorpusError, ProductIndexError, ModelError, GeneratorError, ValueError,
