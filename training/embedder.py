@@ -18,6 +18,7 @@ from daraz_llama.models import torch_device
 from training.data import TrainingData, dev_retrieval_set, sample
 from training.model_card import write_model_card
 from training.presets import SizePreset
+from training.trainer_settings import checkpointed_settings
 
 logger = logging.getLogger(__name__)
 DEV_NAME = "silver-dev"
@@ -47,30 +48,16 @@ def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: S
     before = _scores(evaluator(model), evaluator)
     logger.info("embedder before training: %s", before)
     steps = max(1, int(len(pairs) * preset.embed_epochs) // preset.embed_batch)
-    eval_steps = max(1, steps // preset.evals_per_run)
     checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoints),
         num_train_epochs=preset.embed_epochs,
         per_device_train_batch_size=preset.embed_batch,
         per_device_eval_batch_size=preset.embed_batch,
         learning_rate=preset.embed_lr,
-        warmup_ratio=0.1,
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # duplicates in a batch would be false in-batch negatives
-        eval_strategy="steps",
-        eval_steps=eval_steps,
-        save_strategy="steps",
-        save_steps=eval_steps,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=f"eval_{DEV_NAME}_cosine_ndcg@10",
-        greater_is_better=True,
-        logging_steps=max(1, min(25, steps // 10)),
-        report_to="none",
-        seed=seed,
-        use_cpu=device == "cpu",
-        fp16=device == "cuda",
         dataloader_drop_last=len(pairs) > preset.embed_batch,
+        **checkpointed_settings(checkpoints, steps, preset.evals_per_run, f"eval_{DEV_NAME}_cosine_ndcg@10",
+                                seed, device),
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset,
                                          loss=MultipleNegativesRankingLoss(model), evaluator=evaluator)

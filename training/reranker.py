@@ -19,6 +19,7 @@ from training.data import TrainingData
 from training.model_card import write_model_card
 from training.negatives import MinedQuery
 from training.presets import SizePreset
+from training.trainer_settings import checkpointed_settings
 
 logger = logging.getLogger(__name__)
 DEV_NAME = "silver-dev"
@@ -66,24 +67,10 @@ def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQ
     steps = max(1, int(len(dataset) * preset.ce_epochs) // preset.ce_batch)
     checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
     args = CrossEncoderTrainingArguments(
-        output_dir=str(checkpoints),
         num_train_epochs=preset.ce_epochs,
         per_device_train_batch_size=preset.ce_batch,
         learning_rate=preset.ce_lr,
-        warmup_ratio=0.1,
-        eval_strategy="steps",
-        eval_steps=max(1, steps // 2),
-        save_strategy="steps",
-        save_steps=max(1, steps // 2),
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=f"eval_{DEV_NAME}_ndcg@10",
-        greater_is_better=True,
-        logging_steps=max(1, min(25, steps // 10)),
-        report_to="none",
-        seed=seed,
-        use_cpu=device == "cpu",
-        fp16=device == "cuda",
+        **checkpointed_settings(checkpoints, steps, 2, f"eval_{DEV_NAME}_ndcg@10", seed, device),
     )
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=objective, evaluator=evaluator)
     trainer.train()
