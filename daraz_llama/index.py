@@ -95,9 +95,8 @@ class ProductIndex:
         return list(dict.fromkeys(chunk["product_id"] for chunk in self.chunks))
 
 
-def _chunk_key(model: str | None, node: TextNode) -> str:
-    text = node.get_content(metadata_mode=MetadataMode.EMBED)
-    return hashlib.sha1(f"{model}\x00{text}".encode("utf-8")).hexdigest()
+def _chunk_key(model: str | None, embed_text: str) -> str:
+    return hashlib.sha1(f"{model}\x00{embed_text}".encode("utf-8")).hexdigest()
 
 
 def _catalog_row(node: TextNode, key: str) -> dict[str, Any]:
@@ -119,11 +118,16 @@ def current_version_dir(index_dir: str | Path) -> Path | None:
     return version if (version / "manifest.json").is_file() else None
 
 
-def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+def _live_version(index_dir: str | Path) -> Path:
+    """The live version folder of ``index_dir``; a clear error when there is none."""
     version = current_version_dir(index_dir)
     if version is None:
         raise IndexNotFoundError(f"no index in {index_dir}: build one with `daraz-llama index CORPUS --index-dir {index_dir}`")
-    return json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    return version
+
+
+def read_manifest(index_dir: str | Path) -> dict[str, Any]:
+    return json.loads((_live_version(index_dir) / "manifest.json").read_text(encoding="utf-8"))
 
 
 def _reusable_vectors(index_dir: Path | None) -> dict[str, np.ndarray]:
@@ -163,7 +167,8 @@ def build_index(
     nodes: list[TextNode] = parser.get_nodes_from_documents(documents, show_progress=show_progress)
     embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
-    keys = [_chunk_key(model, node) for node in nodes]
+    embed_texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
+    keys = [_chunk_key(model, text) for text in embed_texts]
     docstore = SimpleDocumentStore()
     vector_index = None
     reused = 0
@@ -172,9 +177,8 @@ def build_index(
         cached = _reusable_vectors(Path(index_dir) if index_dir else None)
         todo = [i for i, key in enumerate(keys) if key not in cached]
         reused = len(nodes) - len(todo)
-        fresh = embed_model.get_text_embedding_batch(
-            [nodes[i].get_content(metadata_mode=MetadataMode.EMBED) for i in todo], show_progress=show_progress
-        ) if todo else []
+        fresh = embed_model.get_text_embedding_batch([embed_texts[i] for i in todo],
+                                                     show_progress=show_progress) if todo else []
         for i, vector in zip(todo, fresh):
             nodes[i].embedding = vector
         for i, key in enumerate(keys):
@@ -245,9 +249,7 @@ def persist_index(index: ProductIndex, index_dir: str | Path) -> Path:
 
 def load_index(index_dir: str | Path) -> ProductIndex:
     """Load the live version of ``index_dir`` (no embedding work)."""
-    version = current_version_dir(index_dir)
-    if version is None:
-        raise IndexNotFoundError(f"no index in {index_dir}: build one with `daraz-llama index CORPUS --index-dir {index_dir}`")
+    version = _live_version(index_dir)
     manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     if manifest.get("format") != INDEX_FORMAT:
         raise StaleIndexError(f"{index_dir} was written in index format {manifest.get('format')}, "
