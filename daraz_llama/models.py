@@ -106,6 +106,19 @@ def _load_embedder(name_or_path: str, _identity: str):
         raise ModelError(f"could not load embedder {name_or_path!r}: {err}") from err
 
 
+def embed_queries(name_or_path: str, queries: list[str], batch_size: int = 256,
+                  show_progress: bool = False) -> list[list[float]]:
+    """Query vectors in batches, the same as the retriever makes them one at a time (query prompt included)."""
+    from llama_index.core.utils import get_tqdm_iterable
+
+    embedder = load_embedder(name_or_path)
+    batches = [queries[start:start + batch_size] for start in range(0, len(queries), batch_size)]
+    vectors: list[list[float]] = []
+    for batch in get_tqdm_iterable(batches, show_progress, "Embedding queries"):
+        vectors.extend(embedder._embed(batch, prompt_name="query"))  # noqa: SLF001 - the batched query path
+    return vectors
+
+
 def load_reranker(name_or_path: str, top_n: int, max_length: int = 64, int8: bool = True):
     """Load a cross-encoder as LlamaIndex's ``SentenceTransformerRerank`` (once per process and model).
 

@@ -193,10 +193,12 @@ class ProductRetriever(BaseRetriever):
         if not query_bundle.query_str.strip():
             return []
         text, filters = self._query_and_filters(query_bundle.query_str)
-        products = self._ranked_products(QueryBundle(text), filters)
+        # A caller's precomputed query embedding is kept while the text is unchanged (no price limit cut out).
+        embedding = query_bundle.embedding if text == query_bundle.query_str else None
+        products = self._ranked_products(QueryBundle(text, embedding=embedding), filters)
         if not products and filters != self.config.filters:  # the typed price limit matched nothing
             filters = self.config.filters
-            products = self._ranked_products(QueryBundle(text), filters)
+            products = self._ranked_products(QueryBundle(text, embedding=embedding), filters)
         self.last_filters = filters
         return products[: self.config.top_k]
 

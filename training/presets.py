@@ -79,9 +79,9 @@ PRESETS = {
     "cpu": SizePreset("cpu", embed_queries=9000, embed_epochs=1, embed_batch=48, embed_max_seq=128, embed_lr=8e-5,
                       dev_queries=400, dev_distractors=1600, evals_per_run=2, ce_queries=5000, ce_negatives=3,
                       ce_epochs=1, ce_batch=32, ce_max_len=64, ce_lr=5e-5, mine_depth=10, budget_minutes=45),
-    "gpu": SizePreset("gpu", embed_queries=None, embed_epochs=3, embed_batch=128, embed_max_seq=256, embed_lr=5e-5,
-                      dev_queries=1000, dev_distractors=7000, evals_per_run=6, ce_queries=None, ce_negatives=7,
-                      ce_epochs=2, ce_batch=64, ce_max_len=64, ce_lr=3e-5, mine_depth=30, budget_minutes=None),
+    "gpu": SizePreset("gpu", embed_queries=None, embed_epochs=2, embed_batch=128, embed_max_seq=256, embed_lr=8e-5,
+                      dev_queries=1000, dev_distractors=7000, evals_per_run=4, ce_queries=None, ce_negatives=7,
+                      ce_epochs=1, ce_batch=64, ce_max_len=64, ce_lr=5e-5, mine_depth=20, budget_minutes=None),
 }
 
 
