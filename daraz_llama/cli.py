@@ -106,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8008)
 
+    chat = commands.add_parser("chat", help="open the Chainlit chat over the catalog (http://HOST:PORT)")
+    chat.add_argument("--corpus", help="chat over this corpus (index built or refreshed in --index-dir); "
+                                       "default: the packaged demo corpus")
+    chat.add_argument("--index-dir", help="index folder (default: daraz-index, or daraz-index/demo for the demo)")
+    chat.add_argument("--host", default="127.0.0.1")
+    chat.add_argument("--port", type=int, default=8000)
+    chat.add_argument("--open", action="store_true", help="open a browser tab")
+
     train = commands.add_parser("train", help="fine-tune models on a corpus")
     train_steps = train.add_subparsers(dest="what", required=True)
     retrieval = train_steps.add_parser("retrieval", help="embedder, hard negatives and cross-encoder re-ranker")
@@ -176,6 +184,41 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     print(f"serving {args.model} on http://{args.host}:{args.port}/v1 (OpenAI chat completions)", flush=True)
     uvicorn.run(create_app(llm, args.model), host=args.host, port=args.port, log_level="warning")
     return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from daraz_llama.chat.catalog import CORPUS_ENV, INDEX_DIR_ENV, Catalog, CatalogError, CatalogSource
+
+    app = Path(__file__).resolve().parent.parent / "chat_app.py"
+    if not app.is_file():
+        raise CliError(f"the chat app is not beside the package ({app}): run from a checkout of daraz-llama")
+    env = dict(os.environ)
+    if args.corpus:
+        if not Path(args.corpus).is_file():
+            raise CliError(f"corpus file not found: {args.corpus}")
+        env[CORPUS_ENV] = str(Path(args.corpus).resolve())
+        env[INDEX_DIR_ENV] = str(Path(args.index_dir or DEFAULT_INDEX_DIR).resolve())
+    elif args.index_dir:
+        env.pop(CORPUS_ENV, None)
+        env[INDEX_DIR_ENV] = str(Path(args.index_dir).resolve())
+    os.environ.update({key: env[key] for key in (CORPUS_ENV, INDEX_DIR_ENV) if key in env})
+    try:  # build or refresh the index here, with a progress bar, before the server starts
+        catalog = Catalog.load(CatalogSource.from_env())
+    except CatalogError as err:
+        raise CliError(str(err)) from None
+    print(f"{catalog.products} products from {catalog.source.corpus or catalog.source.index_dir}; "
+          f"chat on http://{args.host}:{args.port}", flush=True)
+    command = [sys.executable, "-m", "chainlit", "run", str(app), "--host", args.host, "--port", str(args.port)]
+    if not args.open:
+        command.append("--headless")
+    env.setdefault("CHAINLIT_APP_ROOT", str(app.parent))
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -342,7 +385,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train,
-            "ask": cmd_ask, "serve-llm": cmd_serve_llm, "eval-answers": cmd_eval_answers}
+            "ask": cmd_ask, "serve-llm": cmd_serve_llm, "eval-answers": cmd_eval_answers, "chat": cmd_chat}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

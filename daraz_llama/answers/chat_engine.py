@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, replace
-from threading import Thread
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ChatResponseGen, MessageRole
@@ -112,12 +111,10 @@ class ProductChatEngine(BaseChatEngine):
             for chunk in self.llm.stream_chat(messages):
                 text += chunk.delta or ""
                 yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=chunk.delta)
+            self.memory.put(ChatMessage(role=MessageRole.ASSISTANT, content=text))
 
-        response = StreamingAgentChatResponse(chat_stream=tokens(), source_nodes=nodes)
-        thread = Thread(target=response.write_response_to_history, args=(self.memory,))
-        response.write_response_to_history_thread = thread
-        thread.start()
-        return response
+        # Tokens are generated as the caller reads ``response_gen`` (no writer thread polling a queue).
+        return StreamingAgentChatResponse(chat_stream=tokens(), source_nodes=nodes, is_writing_to_memory=False)
 
     async def achat(self, message: str, chat_history: list[ChatMessage] | None = None) -> AgentChatResponse:
         return await asyncio.to_thread(self.chat, message, chat_history)

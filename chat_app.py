@@ -1,0 +1,194 @@
+"""Chainlit chat over the Daraz catalog: ``chainlit run chat_app.py`` or ``daraz-llama chat``.
+
+The catalog comes from DARAZ_LLAMA_CORPUS / DARAZ_LLAMA_INDEX_DIR (default: the packaged demo corpus),
+is loaded once per process, and is shared by every session; each session has its own settings and
+conversation. See chainlit.md (the in-app readme) and README.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import chainlit as cl
+from chainlit.input_widget import NumberInput, Select, Slider, TextInput
+
+from daraz_llama.answers.generators import GENERATORS, GeneratorError
+from daraz_llama.chat.auth import check_password, load_users, login_enabled
+from daraz_llama.chat.cards import card_props, cited, ranking_table
+from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource, catalog_loaded, shared_catalog
+from daraz_llama.chat.errors import explain_generator_error
+from daraz_llama.chat.options import ANY, LOCAL_MODELS, ChatOptions, OptionsError, options_from_settings
+from daraz_llama.retriever import MODES
+
+logger = logging.getLogger("daraz_llama.chat")
+
+
+def settings_widgets(catalog: Catalog, options: ChatOptions) -> list[Any]:
+    filters = options.filters
+    return [
+        Select(id="mode", label="Retrieval mode", values=list(MODES), initial_value=options.mode,
+               description="auto: hybrid+rerank when a cross-encoder is available, else hybrid"),
+        Slider(id="products", label="Products given to the answer", initial=options.products, min=1, max=10, step=1),
+        Select(id="category", label="Category", values=[ANY, *catalog.categories],
+               initial_value=filters.category or ANY),
+        TextInput(id="brand", label="Brand", initial=filters.brand or "", placeholder="any brand"),
+        NumberInput(id="min_price", label="Minimum price in taka (0: none)", initial=filters.min_price, placeholder="no minimum"),
+        NumberInput(id="max_price", label="Maximum price in taka (0: none)", initial=filters.max_price, placeholder="no maximum"),
+        Slider(id="min_rating", label="Minimum rating (0: any)", initial=filters.min_rating or 0, min=0, max=5,
+               step=0.5),
+        Select(id="generator", label="Answer generator", values=list(GENERATORS), initial_value=options.generator,
+               description="none: offline answers from the product data; local: Gemma 3 270M; "
+                           "openai: OPENAI_BASE_URL / OPENAI_API_KEY"),
+        Select(id="local_model", label="Local model (Gemma 3 270M)", values=list(LOCAL_MODELS),
+               initial_value=options.local_model),
+    ]
+
+
+if login_enabled():
+    @cl.password_auth_callback
+    def password_login(username: str, password: str) -> cl.User | None:
+        if check_password(load_users(), username, password):
+            return cl.User(identifier=username, metadata={"provider": "password"})
+        return None
+
+
+@cl.on_app_startup
+async def preload_catalog() -> None:
+    """Load (or build) the index as the server starts, so the first shopper does not wait for it."""
+    asyncio.get_running_loop().run_in_executor(None, _load_quietly)
+
+
+def _load_quietly() -> None:
+    try:
+        shared_catalog()
+    except Exception:  # noqa: BLE001 - reported to each session as it starts
+        logger.exception("could not load the catalog")
+
+
+async def _catalog() -> Catalog | None:
+    """The shared catalog; tells the user when it is being built, and what to run when it cannot be."""
+    note = None
+    if not catalog_loaded():
+        source = CatalogSource.from_env()
+        what = f"Building the search index for {source.corpus.name}" if source.needs_build() else "Loading the index"
+        note = await cl.Message(content=f"{what} (first start, it takes a moment)…").send()
+    try:
+        return await asyncio.to_thread(shared_catalog)
+    except CatalogError as err:
+        await cl.ErrorMessage(content=f"The catalog is not available: {err}").send()
+    except Exception as err:  # noqa: BLE001 - never a stack trace in the chat
+        logger.exception("could not load the catalog")
+        await cl.ErrorMessage(content=f"The catalog could not be loaded ({type(err).__name__}: {err}).").send()
+    finally:
+        if note is not None:
+            await note.remove()
+    return None
+
+
+@cl.set_starters
+async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
+    try:
+        catalog = await asyncio.to_thread(shared_catalog)
+    except Exception:  # noqa: BLE001 - no starters; the chat start reports the problem
+        return []
+    return [cl.Starter(label=question, message=question) for question in catalog.starters()]
+
+
+@cl.on_chat_start
+async def start() -> None:
+    catalog = await _catalog()
+    if catalog is None:
+        return
+    options = ChatOptions()
+    cl.user_session.set("options", options)
+    cl.user_session.set("engine", None)
+    await cl.ChatSettings(settings_widgets(catalog, options)).send()
+
+
+@cl.on_settings_update
+async def update_settings(settings: dict[str, Any]) -> None:
+    catalog = await _catalog()
+    if catalog is None:
+        return
+    try:
+        options = options_from_settings(settings, catalog.brands)
+    except OptionsError as err:
+        await cl.ErrorMessage(content=f"Settings not applied: {err}").send()
+        return
+    cl.user_session.set("options", options)
+    engine = cl.user_session.get("engine")
+    if engine is not None:  # the conversation goes on with the new settings
+        cl.user_session.set("history", (engine.memory, engine.last_turn))
+    cl.user_session.set("engine", None)
+    await cl.Message(content=f"Settings for the next message: {options.describe()}.", author="settings").send()
+
+
+def _session_engine(catalog: Catalog, options: ChatOptions):
+    engine = cl.user_session.get("engine")
+    if engine is None:
+        memory, last_turn = cl.user_session.get("history") or (None, None)
+        engine = catalog.engine(options, memory)
+        engine.last_turn = last_turn
+        cl.user_session.set("engine", engine)
+    return engine
+
+
+def _start_answer(catalog: Catalog, engine, text: str):
+    with catalog.lock:  # retrieval: shared retrievers and models, one query at a time
+        return engine.stream_chat(text)
+
+
+@cl.on_message
+async def answer(message: cl.Message) -> None:
+    catalog = await _catalog()
+    if catalog is None:
+        return
+    options: ChatOptions = cl.user_session.get("options") or ChatOptions()
+    try:
+        engine = await asyncio.to_thread(_session_engine, catalog, options)
+    except GeneratorError as err:
+        await cl.ErrorMessage(content=f"{err}. Choose another generator in the settings.").send()
+        return
+    started = time.perf_counter()
+    async with cl.Step(name="Retrieval", type="retrieval") as step:
+        step.input = message.content
+        try:
+            response = await asyncio.to_thread(_start_answer, catalog, engine, message.content)
+        except Exception as err:  # noqa: BLE001
+            logger.exception("retrieval failed")
+            step.output = f"Retrieval failed: {type(err).__name__}: {err}"
+            await cl.ErrorMessage(content=f"Search failed ({type(err).__name__}: {err}). Try again.").send()
+            return
+        turn = engine.last_turn
+        filters = ", ".join(f"{k} {v}" for k, v in turn.filters.items()) or "none"
+        summary = (f"**Search:** {turn.standalone}  \n**Mode:** {turn.mode} · **filters:** {filters} · "
+                   f"**{len(turn.products)} products** in {1000 * (time.perf_counter() - started):.0f} ms")
+        step.output = f"{summary}\n\n{ranking_table(turn.products)}"
+
+    reply = cl.Message(content="")
+    first_token = None
+    tokens = iter(response.response_gen)
+    try:
+        while (token := await asyncio.to_thread(next, tokens, None)) is not None:
+            first_token = first_token or time.perf_counter() - started
+            await reply.stream_token(token)
+    except Exception as err:  # noqa: BLE001 - the endpoint is down, the model failed, ...
+        logger.warning("generation failed (%s): %s: %s", options.generator, type(err).__name__, err,
+                       exc_info=logger.isEnabledFor(logging.DEBUG))
+        await reply.remove()
+        await cl.ErrorMessage(content=explain_generator_error(err, options)).send()
+        return
+    total = time.perf_counter() - started
+    cards = [card_props(product) for product in cited(reply.content, turn.products)]
+    if cards:
+        reply.elements = [cl.CustomElement(name="ProductCards", props={"cards": cards}, display="inline")]
+    await reply.send()
+    if not turn.products and turn.filters:
+        await cl.Message(content=f"No product passes the filters ({filters}): loosen them in the settings.",
+                         author="settings").send()
+    step.output += f"\n\nAnswer ({options.generator}): first token {first_token or total:.2f} s, full {total:.2f} s"
+    await step.update()
+    logger.info("answer: first token %.2f s, full %.2f s (%s)", first_token or total, total, options.generator)

@@ -1,0 +1,159 @@
+"""The catalog a chat server serves: one index per process, with retrievers and generators shared by sessions."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_index.core.llms import LLM
+from llama_index.core.memory import ChatMemoryBuffer
+
+from daraz_llama.answers.chat_engine import ProductChatEngine
+from daraz_llama.answers.generators import GeneratorError, make_llm
+from daraz_llama.chat.options import ChatOptions
+from daraz_llama.index import IndexNotFoundError, ProductIndex, load_index
+from daraz_llama.retriever import ProductRetriever, RetrieverConfig, build_retriever, open_index
+
+CORPUS_ENV = "DARAZ_LLAMA_CORPUS"
+INDEX_DIR_ENV = "DARAZ_LLAMA_INDEX_DIR"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DEMO_CORPUS = DATA_DIR / "demo_corpus.md"
+DEMO_QUESTIONS = DATA_DIR / "demo_questions.jsonl"
+DEFAULT_INDEX_DIR = Path("daraz-index")
+STARTERS = 4
+
+
+class CatalogError(Exception):
+    """The catalog cannot be served; the message says which command fixes it."""
+
+
+@dataclass(frozen=True)
+class CatalogSource:
+    """Where the catalog comes from: a corpus (indexed into ``index_dir`` when needed) or an index folder alone."""
+
+    corpus: Path | None
+    index_dir: Path
+
+    @classmethod
+    def from_env(cls) -> "CatalogSource":
+        """``DARAZ_LLAMA_CORPUS`` / ``DARAZ_LLAMA_INDEX_DIR``; with neither set, the packaged demo corpus."""
+        corpus = os.environ.get(CORPUS_ENV)
+        index_dir = os.environ.get(INDEX_DIR_ENV)
+        if not corpus and not index_dir:
+            return cls(DEMO_CORPUS, DEFAULT_INDEX_DIR / "demo")
+        return cls(Path(corpus) if corpus else None, Path(index_dir) if index_dir else DEFAULT_INDEX_DIR)
+
+    def needs_build(self) -> bool:
+        """Whether loading will first build (or refresh) the index: worth telling the user."""
+        try:
+            return self.corpus is not None and load_index(self.index_dir).manifest["corpus"]["path"] != \
+                str(self.corpus.resolve())
+        except IndexNotFoundError:
+            return self.corpus is not None
+
+
+class Catalog:
+    """The loaded index, its facets, and per-options retrievers and generators (built once, shared)."""
+
+    def __init__(self, index: ProductIndex, source: CatalogSource) -> None:
+        self.index = index
+        self.source = source
+        self.lock = threading.Lock()  # one retrieval at a time: sessions share retrievers and models
+        self._retrievers: dict[tuple, ProductRetriever] = {}
+        self._llms: dict[tuple[str, str | None], LLM] = {}
+        self.categories = [name for name, _ in Counter(c["category"] for c in index.chunks
+                                                      if c.get("category")).most_common()]
+        self.brands = {c["brand"].casefold(): c["brand"] for c in index.chunks if c.get("brand")}
+
+    @classmethod
+    def load(cls, source: CatalogSource, show_progress: bool = True) -> "Catalog":
+        if source.corpus is not None:
+            if not source.corpus.is_file():
+                raise CatalogError(f"corpus file not found: {source.corpus}")
+            index = open_index(source.corpus, RetrieverConfig(index_dir=source.index_dir), show_progress)
+        else:
+            try:
+                if not source.index_dir.is_dir():
+                    raise IndexNotFoundError(source.index_dir)
+                index = open_index(source.index_dir, show_progress=show_progress)
+            except IndexNotFoundError:
+                raise CatalogError(f"no index in {source.index_dir}: build it with `daraz-llama index CORPUS "
+                                   f"--index-dir {source.index_dir}`, or start with `daraz-llama chat --corpus "
+                                   f"CORPUS`") from None
+        return cls(index, source)
+
+    @property
+    def products(self) -> int:
+        return self.index.manifest["counts"]["products"]
+
+    def retriever(self, options: ChatOptions) -> ProductRetriever:
+        key = (options.mode, options.filters)
+        if key not in self._retrievers:
+            self._retrievers[key] = build_retriever(self.index, RetrieverConfig(mode=options.mode,
+                                                                                filters=options.filters))
+        return self._retrievers[key]
+
+    def llm(self, options: ChatOptions) -> LLM:
+        """The generator the options ask for; GeneratorError says what is missing."""
+        model = None
+        if options.generator == "local":
+            from daraz_llama.answers.local_llm import FINE_TUNED_GENERATOR_DIR, base_gemma_folder
+
+            if options.local_model == "fine-tuned":
+                if not (FINE_TUNED_GENERATOR_DIR / "config.json").is_file():
+                    raise GeneratorError(f"no fine-tuned generator in {FINE_TUNED_GENERATOR_DIR}: train one with "
+                                         "`daraz-llama train generator CORPUS`, or choose the base model")
+                model = str(FINE_TUNED_GENERATOR_DIR.resolve())
+            else:
+                model = str(base_gemma_folder())
+        key = (options.generator, model)
+        if key not in self._llms:
+            self._llms[key] = make_llm(options.generator, model=model)
+        return self._llms[key]
+
+    def engine(self, options: ChatOptions, memory: ChatMemoryBuffer | None = None) -> ProductChatEngine:
+        """A chat engine for one session (``memory`` carries the conversation over a settings change)."""
+        with self.lock:
+            retriever = self.retriever(options)
+        return ProductChatEngine(retriever, self.llm(options), context_products=options.products, memory=memory)
+
+    def starters(self) -> list[str]:
+        """Example questions: the demo's own for the demo corpus, else built from well-rated products."""
+        if self.source.corpus is not None and self.source.corpus.resolve() == DEMO_CORPUS:
+            rows = [json.loads(line) for line in DEMO_QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
+            return [row["question"] for row in rows if row.get("answerable", True)][:STARTERS]
+        best: dict[str, dict] = {}
+        for chunk in self.index.chunks:
+            category = chunk.get("category")
+            if category in self.categories[:STARTERS] and chunk.get("price") and chunk.get("rating"):
+                if category not in best or chunk["rating"] > best[category]["rating"]:
+                    best[category] = chunk
+        questions = []
+        for category in self.categories[:STARTERS]:
+            if category in best:
+                title = self.index.nodes([best[category]["id"]])[0].metadata.get("title", "")
+                ceiling = int(math.ceil(best[category]["price"] / 100.0) * 100)
+                questions.append(f"{' '.join(title.split()[:5])} under {ceiling} taka")
+        return questions
+
+
+_shared: Catalog | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_catalog() -> Catalog:
+    """The process's catalog, loaded once (by the first caller; the others wait) from the environment."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Catalog.load(CatalogSource.from_env())
+        return _shared
+
+
+def catalog_loaded() -> bool:
+    return _shared is not None

@@ -1,0 +1,220 @@
+"""The Chainlit app in a real browser: a real server on a free port, Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import DEMO_CORPUS, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "test-output"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]
+ANSWER_TIMEOUT_MS = 90_000
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed "
+                                                               "(bash scripts/setup-browser.sh)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_http(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the chat server exited ({server.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"the chat server did not answer within {seconds} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group, SIGKILL if it lingers; then nothing of the group may be left."""
+    group = os.getpgid(server.pid)
+    os.killpg(group, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(group, signal.SIGKILL)
+        server.wait(timeout=10)
+    for _ in range(20):
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"processes of the chat server's group {group} are still running")
+
+
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path) -> Iterator[str]:
+    """The real app (chat_app.py with the checkout's .chainlit/, public/ and chainlit.md) on the demo corpus."""
+    app_root = tmp_path_factory.mktemp("chat-app")
+    shutil.copytree(ROOT / ".chainlit", app_root / ".chainlit", ignore=shutil.ignore_patterns("translations"))
+    shutil.copytree(ROOT / "public", app_root / "public")
+    shutil.copy(ROOT / "chainlit.md", app_root / "chainlit.md")
+    port = _free_port()
+    env = {**os.environ, "CHAINLIT_APP_ROOT": str(app_root), "DARAZ_LLAMA_CORPUS": str(DEMO_CORPUS),
+           "DARAZ_LLAMA_INDEX_DIR": str(demo_index_dir), "PYTHONPATH": str(ROOT),
+           # an OpenAI-compatible endpoint that is down: the error test points the generator at it
+           "OPENAI_BASE_URL": f"http://127.0.0.1:{_free_port()}/v1", "OPENAI_API_KEY": "test-key"}
+    env.pop("CHAINLIT_AUTH_SECRET", None)
+    log = app_root / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "chainlit", "run", str(ROOT / "chat_app.py"), "--headless",
+                                   "--host", "127.0.0.1", "--port", str(port)], cwd=app_root, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_http(f"http://127.0.0.1:{port}/", server, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(server)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def _open_chat(browser, url: str):
+    page = browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
+    page.goto(url)
+    page.wait_for_selector("#chat-settings-open-modal", timeout=ANSWER_TIMEOUT_MS)  # session started, settings sent
+    return page
+
+
+def _send(page, text: str) -> int:
+    """Send ``text``; returns how many assistant answers there were before it."""
+    before = page.locator("[data-step-type=assistant_message]").count()
+    page.click("#chat-input")
+    page.keyboard.type(text)
+    page.click("#chat-submit")
+    return before
+
+
+def _answer(page, before: int) -> str:
+    """The text of the answer after ``before`` earlier ones, once it has finished streaming."""
+    answers = page.locator("[data-step-type=assistant_message]")
+    answers.nth(before).wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_selector("#chat-submit", timeout=ANSWER_TIMEOUT_MS)  # the stop button is gone: the run ended
+    return answers.nth(before).inner_text()
+
+
+def _ask(page, text: str) -> tuple[str, int]:
+    """The answer to ``text`` and its position among the assistant's messages."""
+    index = _send(page, text)
+    return _answer(page, index), index
+
+
+def _cards(page, answer_index: int) -> list[dict[str, str]]:
+    answer = page.locator("[data-step-type=assistant_message]").nth(answer_index)
+    answer.locator("[data-testid=product-card]").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return [{"text": card.inner_text(), "price": card.locator("[data-testid=product-price]").inner_text()}
+            for card in answer.locator("[data-testid=product-card]").all()]
+
+
+def _taka(text: str) -> float:
+    return float(re.search(r"৳\s*([\d,]+)", text).group(1).replace(",", ""))
+
+
+def _change_settings(page, selections: dict[str, str]) -> str:
+    page.click("#chat-settings-open-modal")
+    for widget, value in selections.items():
+        page.click(f"#{widget}")
+        page.get_by_role("option", name=value, exact=True).click()
+    page.click("#confirm")
+    note = page.locator("text=Settings for the next message").last
+    note.wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return note.inner_text()
+
+
+def test_answer_cards_settings_and_follow_up(browser, chat_server: str) -> None:
+    page = _open_chat(browser, chat_server)
+    stream_events: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: stream_events.append(str(frame))
+                                          if "stream_token" in str(frame) else None))
+    page.reload()
+    page.wait_for_selector("#chat-settings-open-modal", timeout=ANSWER_TIMEOUT_MS)
+    assert page.locator("#starters button").count() >= 3  # real example questions for the demo catalog
+
+    answer, index = _ask(page, "fantech wired gamepad for pc")
+    assert "[1]" in answer and "Fantech WGP13" in answer
+    assert len(stream_events) > 5, "the answer was not streamed token by token"
+    cards = _cards(page, index)
+    assert cards[0]["text"].startswith("[1]") and "Fantech WGP13" in cards[0]["text"]  # citation order
+    assert _taka(cards[0]["price"]) == 1350
+    page.get_by_text("Retrieval").first.click()
+    page.get_by_text("Mode:").first.wait_for()  # the retrieval step shows mode, filters, time and the ranking
+    assert "Fantech WGP13" in page.locator("table").first.inner_text()
+
+    answer, index = _ask(page, "slim fit jeans for men")
+    assert "Slim Fit Stretch Denim Jeans" in answer
+    best_price = _taka(_cards(page, index)[0]["price"])
+    follow_up, index = _ask(page, "is there a cheaper one?")  # condensed with the last turn: same search, cheaper
+    assert "[1]" in follow_up and "jeans" in follow_up.lower()
+    cheaper = _cards(page, index)
+    assert all(_taka(card["price"]) < best_price for card in cheaper), (best_price, cheaper)
+
+    note = _change_settings(page, {"category": "smart watches"})
+    assert "category smart watches" in note
+    watched, index = _ask(page, "something for my kid")
+    assert "[1]" in watched
+    assert all("smart watches" in card["text"] for card in _cards(page, index))
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "chat_app.png"), full_page=True)
+
+
+def test_generator_errors_reach_the_user_and_the_session_keeps_working(browser, chat_server: str) -> None:
+    page = _open_chat(browser, chat_server)
+    _change_settings(page, {"generator": "openai"})
+    _send(page, "fantech wired gamepad for pc")
+    page.get_by_text("is not answering").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_selector("#chat-submit", timeout=ANSWER_TIMEOUT_MS)
+    assert "Traceback" not in page.inner_text("body")
+    _change_settings(page, {"generator": "none"})
+    assert "Fantech WGP13" in _ask(page, "fantech wired gamepad for pc")[0]
+
+
+def test_five_sessions_at_once_get_their_own_answers(browser, chat_server: str) -> None:
+    questions = {
+        "fantech wired gamepad for pc": "Fantech WGP13",
+        "kids smart watch with sim card": "Kids Smart Watch with SIM Card",
+        "black slim jeans under 500 taka": "Black Slim Jeans Budget Edition",
+        "red jamdani saree for a wedding": "Jamdani Saree Handloom Cotton Red and Gold",
+        "noise cancelling headphones": "Sony WH-1000XM5",
+    }
+    pages = {question: _open_chat(browser, chat_server) for question in questions}
+    for question, page in pages.items():  # all five in flight together
+        _send(page, question)
+    for question, page in pages.items():
+        answer = _answer(page, 0)
+        assert questions[question] in answer, (question, answer)
+        others = [title for q, title in questions.items() if q != question]
+        assert not any(title in answer for title in others), (question, answer)
+        assert page.locator("[data-step-type=user_message]").all_inner_texts() == [question]
