@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
+from llama_index.core.llms import CustomLLM
+from llama_index.core.llms.callbacks import llm_completion_callback
 from openai import OpenAI
 
 from daraz_llama.answers.chat_engine import ProductChatEngine
@@ -75,3 +80,66 @@ def test_unreachable_endpoint_is_a_clear_error(demo_index_dir: Path) -> None:
     engine = ProductChatEngine(build_retriever(demo_index_dir, mode="bm25"), llm)
     with pytest.raises(Exception, match="(?i)connect"):
         engine.chat("saree")
+
+
+class Verdict(CustomLLM):
+    """A judge model that gives a fixed verdict and records what it was asked (behind the real protocol)."""
+
+    verdict: str = "YES"
+    prompts: list[str] = []
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(is_chat_model=False)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        self.prompts.append(prompt)
+        return CompletionResponse(text=self.verdict)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        yield self.complete(prompt)
+
+
+@pytest.fixture()
+def judge_server(monkeypatch: pytest.MonkeyPatch):
+    """An OpenAI-compatible judge endpoint (the app of `serve-llm`) in a thread of this process."""
+    import threading
+
+    import uvicorn
+
+    from daraz_llama.answers.server import create_app
+
+    judge = Verdict(prompts=[])
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(judge, "judge"), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "judge-key")
+    yield judge
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_eval_answers_runs_llamaindex_judges_through_openai(judge_server: "Verdict", demo_index_dir: Path,
+                                                            tmp_path: Path) -> None:
+    from daraz_llama.cli import main
+    from tests.conftest import ROOT
+
+    questions = ROOT / "daraz_llama" / "data" / "demo_questions.jsonl"
+    out = tmp_path / "judged.json"
+    assert main(["eval-answers", "--questions", str(questions), "--index-dir", str(demo_index_dir),
+                 "--generator", "none", "--judge", "openai", "--judge-model", "judge", "--limit", "3",
+                 "--json", str(out)]) == 0
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["judge_faithfulness"] == 1.0 and summary["judge_relevancy"] == 1.0
+    assert any("PRODUCTS" in prompt for prompt in judge_server.prompts)  # the judge saw the numbered context
+    judge_server.verdict = "NO"
+    assert main(["eval-answers", "--questions", str(questions), "--index-dir", str(demo_index_dir),
+                 "--generator", "none", "--judge", "openai", "--limit", "2", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["summary"]["judge_faithfulness"] == 0.0

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from llama_index.core.evaluation import FaithfulnessEvaluator, RelevancyEvaluator
+from llama_index.core.llms import LLM
 from llama_index.core.utils import get_tqdm_iterable
 
 from daraz_llama.answers.chat_engine import ProductChatEngine
@@ -38,9 +40,14 @@ def load_questions(path: str | Path) -> list[Question]:
 
 
 def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: list[Question],
-                     show_progress: bool = True) -> dict[str, Any]:
-    """Ask each question in a fresh conversation; aggregate grounding and latency."""
+                     show_progress: bool = True, judge: LLM | None = None) -> dict[str, Any]:
+    """Ask each question in a fresh conversation; aggregate grounding and latency.
+
+    With a ``judge`` LLM, LlamaIndex's Faithfulness and Relevancy evaluators also score every
+    answerable question (the answer against its numbered product context).
+    """
     evaluator = GroundingEvaluator()
+    judges = (FaithfulnessEvaluator(llm=judge), RelevancyEvaluator(llm=judge)) if judge is not None else None
     rows = []
     for q in get_tqdm_iterable(questions, show_progress, "Answering"):
         engine = make_engine()
@@ -61,6 +68,9 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
                      "valid_citations": report.valid_citations, "amounts": report.amounts,
                      "correct_amounts": report.correct_amounts, "refused": report.refused,
                      "first_token_s": first or total, "total_s": total, "pieces": len(pieces)})
+        if judges is not None and q.answerable:
+            faithful, relevant = (j.evaluate(query=q.question, response=answer, contexts=[context]) for j in judges)
+            rows[-1].update(faithful=bool(faithful.passing), relevant=bool(relevant.passing))
 
     def share(numerator: str, denominator: str) -> float:
         total = sum(r[denominator] for r in rows)
@@ -81,4 +91,8 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
         "answer_p50_s": statistics.median(r["total_s"] for r in rows) if rows else None,
         "pieces_per_s": (sum(r["pieces"] for r in rows) / sum(r["total_s"] for r in rows)) if rows else None,
     }
+    judged = [r for r in rows if "faithful" in r]
+    if judged:
+        summary["judge_faithfulness"] = sum(r["faithful"] for r in judged) / len(judged)
+        summary["judge_relevancy"] = sum(r["relevant"] for r in judged) / len(judged)
     return {"summary": summary, "answers": rows}
