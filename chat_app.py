@@ -153,7 +153,7 @@ async def answer(message: cl.Message) -> None:
         await cl.ErrorMessage(content=f"{err}. Choose another generator in the settings.").send()
         return
     started = time.perf_counter()
-    async with cl.Step(name="Retrieval", type="retrieval") as step:
+    async with cl.Step(name="Retrieval", type="retrieval", show_input=False) as step:
         step.input = message.content
         try:
             response = await asyncio.to_thread(_start_answer, catalog, engine, message.content)
