@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -66,19 +67,16 @@ def _stop(server: subprocess.Popen) -> None:
     raise AssertionError(f"processes of the chat server's group {group} are still running")
 
 
-@pytest.fixture(scope="module")
-def chat_server(tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
     """The real app (chat_app.py with the checkout's .chainlit/, public/ and chainlit.md) on the demo corpus."""
-    app_root = tmp_path_factory.mktemp("chat-app")
     shutil.copytree(ROOT / ".chainlit", app_root / ".chainlit", ignore=shutil.ignore_patterns("translations"))
     shutil.copytree(ROOT / "public", app_root / "public")
     shutil.copy(ROOT / "chainlit.md", app_root / "chainlit.md")
     port = _free_port()
-    env = {**os.environ, "CHAINLIT_APP_ROOT": str(app_root), "DARAZ_LLAMA_CORPUS": str(DEMO_CORPUS),
-           "DARAZ_LLAMA_INDEX_DIR": str(demo_index_dir), "PYTHONPATH": str(ROOT),
-           # an OpenAI-compatible endpoint that is down: the error test points the generator at it
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{_free_port()}/v1", "OPENAI_API_KEY": "test-key"}
-    env.pop("CHAINLIT_AUTH_SECRET", None)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CHAINLIT_", "DARAZ_LLAMA_"))}
+    env.update({"CHAINLIT_APP_ROOT": str(app_root), "DARAZ_LLAMA_CORPUS": str(DEMO_CORPUS),
+                "DARAZ_LLAMA_INDEX_DIR": str(index_dir), "PYTHONPATH": str(ROOT), **env_extra})
     log = app_root / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen([sys.executable, "-m", "chainlit", "run", str(ROOT / "chat_app.py"), "--headless",
@@ -90,6 +88,14 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path) 
     finally:
         _stop(server)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path) -> Iterator[str]:
+    # an OpenAI-compatible endpoint that is down: the error test points the generator at it
+    with _serve(tmp_path_factory.mktemp("chat-app"), demo_index_dir,
+                OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1", OPENAI_API_KEY="test-key") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +224,20 @@ def test_five_sessions_at_once_get_their_own_answers(browser, chat_server: str) 
         others = [title for q, title in questions.items() if q != question]
         assert not any(title in answer for title in others), (question, answer)
         assert page.locator("[data-step-type=user_message]").all_inner_texts() == [question]
+
+
+def test_password_login_when_configured(browser, tmp_path_factory: pytest.TempPathFactory,
+                                        demo_index_dir: Path) -> None:
+    with _serve(tmp_path_factory.mktemp("chat-login"), demo_index_dir, CHAINLIT_AUTH_SECRET="s" * 40,
+                DARAZ_LLAMA_USERS="alice:wonder") as url:
+        page = browser.new_context().new_page()
+        page.goto(url)
+        page.wait_for_selector("#password", timeout=ANSWER_TIMEOUT_MS)  # no chat before signing in
+        page.fill("#email", "alice")
+        page.fill("#password", "wrong")
+        page.click("button[type=submit]")
+        page.get_by_text("Unable to sign in").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        page.fill("#password", "wonder")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#chat-settings-open-modal", timeout=ANSWER_TIMEOUT_MS)
+        assert "Fantech WGP13" in _ask(page, "fantech wired gamepad for pc")[0]
