@@ -103,3 +103,16 @@ def test_chat_command_names_a_missing_corpus(capsys: pytest.CaptureFixture[str])
 
     assert main(["chat", "--corpus", "no-such-catalog.md"]) == 2
     assert "corpus file not found: no-such-catalog.md" in capsys.readouterr().err
+
+
+def test_generators_that_are_not_configured_say_what_is_missing(demo_index_dir: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from daraz_llama.answers.generators import GeneratorError
+
+    catalog = Catalog.load(CatalogSource(DEMO_CORPUS, demo_index_dir), show_progress=False)
+    with pytest.raises(GeneratorError, match="no fine-tuned generator in models/generator-ft"):
+        catalog.llm(ChatOptions(generator="local", local_model="fine-tuned"))  # none trained in this folder
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(GeneratorError, match="needs OPENAI_API_KEY"):
+        catalog.llm(ChatOptions(generator="openai"))
