@@ -5,7 +5,8 @@
 
 Prints one table for the fusion settings (RRF and QueryFusionRetriever's relative_score and
 dist_based_score with retriever weights, at several candidate depths) and one for the number of
-products handed to the cross-encoder.
+products handed to the cross-encoder, and one for the weight of the cross-encoder's order against
+the first stage's (``rerank_blend``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=600, help="silver dev queries used (default: 600)")
     parser.add_argument("--skip-fusion", action="store_true")
     parser.add_argument("--skip-depth", action="store_true")
+    parser.add_argument("--skip-blend", action="store_true")
+    parser.add_argument("--blends", default="0.3,0.5,0.7,1.0", help="cross-encoder weights for the blend table")
     parser.add_argument("--fusion", help="fusion row to use for the re-rank depth table (default: best)")
     args = parser.parse_args()
 
@@ -68,9 +71,21 @@ def main() -> None:
         print(format_table(dev_rows, "setting"))
         print(f"\nbest on silver dev by MRR@10: {best}")
 
+    settings = dict(FUSIONS)[best]
+    if not args.skip_blend:
+        blend_rows, blend_dev = {}, {}
+        for blend in [float(b) for b in args.blends.split(",")]:
+            retriever = build_retriever(index, mode="hybrid+rerank", reranker=args.reranker, rerank_blend=blend,
+                                        **settings)
+            label = f"blend {blend:g}"
+            blend_rows[label] = evaluate_retriever(retriever, silver, label, show_progress=False).summary()
+            blend_dev[label] = evaluate_retriever(retriever, dev, label, show_progress=False).summary()
+        print(f"\nRe-ranking blend (cross-encoder weight) with {best}, silver dev (choose here):")
+        print(format_table(blend_rows, "blend"))
+        print(f"\nRe-ranking blend with {best}, public dev (report only):")
+        print(format_table(blend_dev, "blend"))
     if args.skip_depth:
         return
-    settings = dict(FUSIONS)[best]
     depth_rows, depth_dev = {}, {}
     base = build_retriever(index, mode="hybrid", **settings)
     depth_rows["no rerank"] = evaluate_retriever(base, silver, "hybrid", show_progress=False).summary()
