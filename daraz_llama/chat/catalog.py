@@ -66,6 +66,7 @@ class Catalog:
         self.lock = threading.Lock()  # one retrieval at a time: sessions share retrievers and models
         self._retrievers: dict[tuple, ProductRetriever] = {}
         self._llms: dict[tuple[str, str | None], LLM] = {}
+        self._llm_lock = threading.Lock()  # a generator is loaded once, even when two sessions ask at once
         self.categories = [name for name, _ in Counter(c["category"] for c in index.chunks
                                                       if c.get("category")).most_common()]
         self.brands = {c["brand"].casefold(): c["brand"] for c in index.chunks if c.get("brand")}
@@ -112,9 +113,10 @@ class Catalog:
             else:
                 model = str(base_gemma_folder())
         key = (options.generator, model)
-        if key not in self._llms:
-            self._llms[key] = make_llm(options.generator, model=model)
-        return self._llms[key]
+        with self._llm_lock:
+            if key not in self._llms:
+                self._llms[key] = make_llm(options.generator, model=model)
+            return self._llms[key]
 
     def engine(self, options: ChatOptions, memory: ChatMemoryBuffer | None = None) -> ProductChatEngine:
         """A chat engine for one session (``memory`` carries the conversation over a settings change)."""
