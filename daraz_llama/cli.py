@@ -13,16 +13,13 @@ from typing import Any, Sequence
 from daraz_llama.answers.generators import GeneratorError
 from daraz_llama.corpus import CorpusError, parse_corpus
 from daraz_llama.filters import ProductFilters
-from daraz_llama.index import ProductIndexError, build_index
+from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
 from daraz_llama.models import ModelError
 from daraz_llama.evaluation import evaluate_retriever, format_table
 from daraz_llama.plotting import plot_metrics
 from daraz_llama.queries import load_queries, write_queries
 from daraz_llama.retriever import MODES, NO_MODEL, RetrieverConfig, build_retriever, open_index
 from daraz_llama.silver import synthesise
-
-DEFAULT_INDEX_DIR = "daraz-index"
-
 
 class CliError(Exception):
     """A user error: printed as one line, exit code 2."""
@@ -140,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from daraz_llama.answers.chat_engine import ProductChatEngine
+    from daraz_llama.answers.context import taka
     from daraz_llama.answers.generators import make_llm
 
     config = RetrieverConfig(mode=args.mode, index_dir=args.index_dir)
@@ -151,7 +149,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(token, end="", flush=True)
     print("\n")
     for product in engine.last_turn.products:
-        price = f"৳ {product.price:,.0f}" if product.price is not None else "no price"
+        price = taka(product.price) if product.price is not None else "no price"
         print(f"[{product.number}] {product.title} | {price} | {product.url or 'no link'}")
     return 0
 
@@ -196,31 +194,28 @@ def cmd_chat(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from daraz_llama.chat.catalog import CORPUS_ENV, INDEX_DIR_ENV, Catalog, CatalogError, CatalogSource
+    from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource
 
     app = Path(__file__).resolve().parent.parent / "chat_app.py"
     if not app.is_file():
         raise CliError(f"the chat app is not beside the package ({app}): run from a checkout of daraz-llama")
-    env = dict(os.environ)
-    if args.corpus:
-        if not Path(args.corpus).is_file():
-            raise CliError(f"corpus file not found: {args.corpus}")
-        env[CORPUS_ENV] = str(Path(args.corpus).resolve())
-        env[INDEX_DIR_ENV] = str(Path(args.index_dir or DEFAULT_INDEX_DIR).resolve())
-    elif args.index_dir:
-        env.pop(CORPUS_ENV, None)
-        env[INDEX_DIR_ENV] = str(Path(args.index_dir).resolve())
-    os.environ.update({key: env[key] for key in (CORPUS_ENV, INDEX_DIR_ENV) if key in env})
+    if args.corpus and not Path(args.corpus).is_file():
+        raise CliError(f"corpus file not found: {args.corpus}")
+    if args.corpus or args.index_dir:
+        source = CatalogSource(Path(args.corpus).resolve() if args.corpus else None,
+                               Path(args.index_dir or DEFAULT_INDEX_DIR).resolve())
+    else:
+        source = CatalogSource.from_env()
     try:  # build or refresh the index here, with a progress bar, before the server starts
-        catalog = Catalog.load(CatalogSource.from_env())
+        catalog = Catalog.load(source)
     except CatalogError as err:
         raise CliError(str(err)) from None
-    print(f"{catalog.products} products from {catalog.source.corpus or catalog.source.index_dir}; "
+    print(f"{catalog.products} products from {source.corpus or source.index_dir}; "
           f"chat on http://{args.host}:{args.port}", flush=True)
+    env = {**source.as_env(os.environ), "CHAINLIT_APP_ROOT": os.environ.get("CHAINLIT_APP_ROOT", str(app.parent))}
     command = [sys.executable, "-m", "chainlit", "run", str(app), "--host", args.host, "--port", str(args.port)]
     if not args.open:
         command.append("--headless")
-    env.setdefault("CHAINLIT_APP_ROOT", str(app.parent))
     try:
         return subprocess.call(command, env=env)
     except KeyboardInterrupt:

@@ -46,6 +46,9 @@ BM25_LANGUAGE = "en"
 CATALOG_FIELDS = ("product_id", "category", "brand", "price", "rating")
 
 
+DEFAULT_INDEX_DIR = "daraz-index"  # where the CLI and the chat keep an index unless told otherwise
+
+
 class ProductIndexError(Exception):
     """Base class for index problems."""
 

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
@@ -16,7 +17,7 @@ from llama_index.core.memory import ChatMemoryBuffer
 from daraz_llama.answers.chat_engine import ProductChatEngine
 from daraz_llama.answers.generators import GeneratorError, make_llm
 from daraz_llama.chat.options import ChatOptions
-from daraz_llama.index import IndexNotFoundError, ProductIndex, load_index
+from daraz_llama.index import DEFAULT_INDEX_DIR, IndexNotFoundError, ProductIndex, read_manifest
 from daraz_llama.retriever import ProductRetriever, RetrieverConfig, build_retriever, open_index
 
 CORPUS_ENV = "DARAZ_LLAMA_CORPUS"
@@ -24,7 +25,6 @@ INDEX_DIR_ENV = "DARAZ_LLAMA_INDEX_DIR"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_CORPUS = DATA_DIR / "demo_corpus.md"
 DEMO_QUESTIONS = DATA_DIR / "demo_questions.jsonl"
-DEFAULT_INDEX_DIR = Path("daraz-index")
 STARTERS = 4
 
 
@@ -45,13 +45,21 @@ class CatalogSource:
         corpus = os.environ.get(CORPUS_ENV)
         index_dir = os.environ.get(INDEX_DIR_ENV)
         if not corpus and not index_dir:
-            return cls(DEMO_CORPUS, DEFAULT_INDEX_DIR / "demo")
-        return cls(Path(corpus) if corpus else None, Path(index_dir) if index_dir else DEFAULT_INDEX_DIR)
+            return cls(DEMO_CORPUS, Path(DEFAULT_INDEX_DIR) / "demo")
+        return cls(Path(corpus) if corpus else None, Path(index_dir or DEFAULT_INDEX_DIR))
+
+    def as_env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """``base`` with this source's variables set (and a corpus variable dropped when there is none)."""
+        env = {key: value for key, value in base.items() if key != CORPUS_ENV}
+        if self.corpus is not None:
+            env[CORPUS_ENV] = str(self.corpus)
+        env[INDEX_DIR_ENV] = str(self.index_dir)
+        return env
 
     def needs_build(self) -> bool:
         """Whether loading will first build (or refresh) the index: worth telling the user."""
         try:
-            return self.corpus is not None and load_index(self.index_dir).manifest["corpus"]["path"] != \
+            return self.corpus is not None and read_manifest(self.index_dir)["corpus"]["path"] != \
                 str(self.corpus.resolve())
         except IndexNotFoundError:
             return self.corpus is not None
@@ -79,13 +87,14 @@ class Catalog:
             index = open_index(source.corpus, RetrieverConfig(index_dir=source.index_dir), show_progress)
         else:
             try:
-                if not source.index_dir.is_dir():
-                    raise IndexNotFoundError(source.index_dir)
-                index = open_index(source.index_dir, show_progress=show_progress)
+                index = open_index(source.index_dir, show_progress=show_progress) \
+                    if source.index_dir.is_dir() else None
             except IndexNotFoundError:
+                index = None
+            if index is None:
                 raise CatalogError(f"no index in {source.index_dir}: build it with `daraz-llama index CORPUS "
                                    f"--index-dir {source.index_dir}`, or start with `daraz-llama chat --corpus "
-                                   f"CORPUS`") from None
+                                   f"CORPUS`")
         return cls(index, source)
 
     @property
