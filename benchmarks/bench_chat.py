@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
+from daraz_llama.answers.evaluate import Question, evaluate_answers
 from daraz_llama.chat.catalog import Catalog, CatalogSource
 from daraz_llama.chat.options import ChatOptions
 
@@ -26,21 +26,13 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def measure(catalog: Catalog, options: ChatOptions, questions: list[str]) -> dict[str, float]:
-    first_tokens, totals, rates = [], [], []
-    for question in questions:
-        engine = catalog.engine(options)
-        started = time.perf_counter()
-        first = None
-        pieces = 0
-        for _ in engine.stream_chat(question).response_gen:
-            first = first if first is not None else time.perf_counter() - started
-            pieces += 1
-        total = time.perf_counter() - started
-        first_tokens.append(first or total)
-        totals.append(total)
-        rates.append(pieces / max(total - (first or total), 1e-6))
-    return {"questions": len(questions), "first_p50": statistics.median(first_tokens),
+def measure(catalog: Catalog, options: ChatOptions, questions: list[Question]) -> dict[str, float]:
+    """Answer each question in a fresh conversation (``evaluate_answers`` times them) and sum up."""
+    rows = evaluate_answers(lambda: catalog.engine(options), questions, show_progress=False)["answers"]
+    first_tokens = [r["first_token_s"] for r in rows]
+    totals = [r["total_s"] for r in rows]
+    rates = [r["pieces"] / max(r["total_s"] - r["first_token_s"], 1e-6) for r in rows]
+    return {"questions": len(rows), "first_p50": statistics.median(first_tokens),
             "first_p95": _percentile(first_tokens, 0.95), "full_p50": statistics.median(totals),
             "full_p95": _percentile(totals, 0.95), "pieces_per_s": statistics.median(rates)}
 
@@ -56,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = [json.loads(line) for line in Path(args.questions).read_text(encoding="utf-8").splitlines() if line]
-    questions = [row.get("query") or row.get("question") for row in rows]
+    questions = [Question(str(row["qid"]), row.get("query") or row.get("question")) for row in rows]
     catalog = Catalog.load(CatalogSource(Path(args.corpus), Path(args.index_dir)))
     results = {}
     for generator in args.generators.split(","):

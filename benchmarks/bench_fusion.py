@@ -36,6 +36,12 @@ FUSIONS = [
 ]
 
 
+def score(retriever, label: str, silver: list, dev: list, rows: dict, dev_rows: dict) -> None:
+    """One row in each table: the silver dev split (where choices are made) and the public dev set."""
+    rows[label] = evaluate_retriever(retriever, silver, label, show_progress=False).summary()
+    dev_rows[label] = evaluate_retriever(retriever, dev, label, show_progress=False).summary()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", default="models/work/index-ft")
@@ -60,9 +66,7 @@ def main() -> None:
     if not args.skip_fusion:
         rows, dev_rows = {}, {}
         for label, settings in [("bm25", dict(mode="bm25")), ("dense", dict(mode="dense"))] + FUSIONS:
-            retriever = build_retriever(index, **{"mode": "hybrid", **settings})
-            rows[label] = evaluate_retriever(retriever, silver, label, show_progress=False).summary()
-            dev_rows[label] = evaluate_retriever(retriever, dev, label, show_progress=False).summary()
+            score(build_retriever(index, **{"mode": "hybrid", **settings}), label, silver, dev, rows, dev_rows)
         fused = [label for label, _ in FUSIONS]
         best = args.fusion or max(fused, key=lambda label: (rows[label]["mrr@10"], rows[label]["recall@1"]))
         print("\nFusion on the silver dev split (choose here):")
@@ -77,9 +81,7 @@ def main() -> None:
         for blend in [float(b) for b in args.blends.split(",")]:
             retriever = build_retriever(index, mode="hybrid+rerank", reranker=args.reranker, rerank_blend=blend,
                                         **settings)
-            label = f"blend {blend:g}"
-            blend_rows[label] = evaluate_retriever(retriever, silver, label, show_progress=False).summary()
-            blend_dev[label] = evaluate_retriever(retriever, dev, label, show_progress=False).summary()
+            score(retriever, f"blend {blend:g}", silver, dev, blend_rows, blend_dev)
         print(f"\nRe-ranking blend (cross-encoder weight) with {best}, silver dev (choose here):")
         print(format_table(blend_rows, "blend"))
         print(f"\nRe-ranking blend with {best}, public dev (report only):")
@@ -87,15 +89,11 @@ def main() -> None:
     if args.skip_depth:
         return
     depth_rows, depth_dev = {}, {}
-    base = build_retriever(index, mode="hybrid", **settings)
-    depth_rows["no rerank"] = evaluate_retriever(base, silver, "hybrid", show_progress=False).summary()
-    depth_dev["no rerank"] = evaluate_retriever(base, dev, "hybrid", show_progress=False).summary()
+    score(build_retriever(index, mode="hybrid", **settings), "no rerank", silver, dev, depth_rows, depth_dev)
     for candidates in (10, 20, 30, 50):
         retriever = build_retriever(index, mode="hybrid+rerank", reranker=args.reranker,
                                     rerank_candidates=candidates, **settings)
-        label = f"rerank {candidates}"
-        depth_rows[label] = evaluate_retriever(retriever, silver, label, show_progress=False).summary()
-        depth_dev[label] = evaluate_retriever(retriever, dev, label, show_progress=False).summary()
+        score(retriever, f"rerank {candidates}", silver, dev, depth_rows, depth_dev)
     print(f"\nRe-rank depth with {best}, silver dev:")
     print(format_table(depth_rows, "candidates"))
     print(f"\nRe-rank depth with {best}, public dev:")

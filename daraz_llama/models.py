@@ -96,11 +96,11 @@ def load_embedder(name_or_path: str):  # -> HuggingFaceEmbedding
 
 
 @functools.lru_cache(maxsize=4)
-def _load_embedder(name_or_path: str, _identity: str):
+def _load_embedder(name_or_path: str, _identity: str):  # name_or_path already resolved
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     try:
-        return HuggingFaceEmbedding(model_name=resolve_model_name(name_or_path), device=torch_device(),
+        return HuggingFaceEmbedding(model_name=name_or_path, device=torch_device(),
                                     normalize=True, embed_batch_size=64)
     except Exception as err:  # noqa: BLE001 - any loader failure becomes one clear message
         raise ModelError(f"could not load embedder {name_or_path!r}: {err}") from err
@@ -130,12 +130,12 @@ def load_reranker(name_or_path: str, top_n: int, max_length: int = 64, int8: boo
 
 
 @functools.lru_cache(maxsize=4)
-def _load_reranker(name_or_path: str, _identity: str, top_n: int, max_length: int, int8: bool):
+def _load_reranker(name_or_path: str, _identity: str, top_n: int, max_length: int, int8: bool):  # resolved name
     from llama_index.core.postprocessor import SentenceTransformerRerank
 
     device = torch_device()
     try:
-        reranker = SentenceTransformerRerank(model=resolve_model_name(name_or_path), top_n=top_n, device=device)
+        reranker = SentenceTransformerRerank(model=name_or_path, top_n=top_n, device=device)
     except Exception as err:  # noqa: BLE001
         raise ModelError(f"could not load cross-encoder {name_or_path!r}: {err}") from err
     cross_encoder = reranker._model

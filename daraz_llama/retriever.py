@@ -194,11 +194,11 @@ class ProductRetriever(BaseRetriever):
             return []
         text, filters = self._query_and_filters(query_bundle.query_str)
         # A caller's precomputed query embedding is kept while the text is unchanged (no price limit cut out).
-        embedding = query_bundle.embedding if text == query_bundle.query_str else None
-        products = self._ranked_products(QueryBundle(text, embedding=embedding), filters)
+        bundle = QueryBundle(text, embedding=query_bundle.embedding if text == query_bundle.query_str else None)
+        products = self._ranked_products(bundle, filters)
         if not products and filters != self.config.filters:  # the typed price limit matched nothing
             filters = self.config.filters
-            products = self._ranked_products(QueryBundle(text, embedding=embedding), filters)
+            products = self._ranked_products(bundle, filters)
         self.last_filters = filters
         return products[: self.config.top_k]
 

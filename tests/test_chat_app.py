@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import DEMO_CORPUS, ROOT
+from tests.conftest import DEMO_CORPUS, ROOT, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output"
@@ -27,12 +26,6 @@ ANSWER_TIMEOUT_MS = 90_000
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed "
                                                                "(bash scripts/setup-browser.sh)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_http(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
@@ -73,7 +66,7 @@ def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
     shutil.copytree(ROOT / ".chainlit", app_root / ".chainlit", ignore=shutil.ignore_patterns("translations"))
     shutil.copytree(ROOT / "public", app_root / "public")
     shutil.copy(ROOT / "chainlit.md", app_root / "chainlit.md")
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CHAINLIT_", "DARAZ_LLAMA_"))}
     env.update({"CHAINLIT_APP_ROOT": str(app_root), "DARAZ_LLAMA_CORPUS": str(DEMO_CORPUS),
                 "DARAZ_LLAMA_INDEX_DIR": str(index_dir), "PYTHONPATH": str(ROOT), **env_extra})
@@ -94,7 +87,7 @@ def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
 def chat_server(tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path) -> Iterator[str]:
     # an OpenAI-compatible endpoint that is down: the error test points the generator at it
     with _serve(tmp_path_factory.mktemp("chat-app"), demo_index_dir,
-                OPENAI_BASE_URL=f"http://127.0.0.1:{_free_port()}/v1", OPENAI_API_KEY="test-key") as url:
+                OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1", OPENAI_API_KEY="test-key") as url:
         yield url
 
 

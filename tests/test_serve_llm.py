@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -22,19 +21,14 @@ from daraz_llama.answers.context import format_context
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.answers.grounding import GroundingEvaluator
 from daraz_llama.retriever import build_retriever
+from tests.conftest import free_port
 
 CLI = str(Path(sys.executable).with_name("daraz-llama"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url():
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([CLI, "serve-llm", "--model", "none", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/v1"
@@ -76,7 +70,7 @@ def test_openai_backend_in_the_chat_engine(server_url: str, demo_index_dir: Path
 
 
 def test_unreachable_endpoint_is_a_clear_error(demo_index_dir: Path) -> None:
-    llm = make_llm("openai", model="x", base_url=f"http://127.0.0.1:{_free_port()}/v1", api_key="local")
+    llm = make_llm("openai", model="x", base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="local")
     engine = ProductChatEngine(build_retriever(demo_index_dir, mode="bm25"), llm)
     with pytest.raises(Exception, match="(?i)connect"):
         engine.chat("saree")
@@ -112,7 +106,7 @@ def judge_server(monkeypatch: pytest.MonkeyPatch):
     from daraz_llama.answers.server import create_app
 
     judge = Verdict(prompts=[])
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(judge, "judge"), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -48,6 +48,11 @@ def _dataset(data: TrainingData, mined: list[MinedQuery], loss: str, negatives: 
     return Dataset.from_dict(columns)
 
 
+def _scores(results: dict[str, float]) -> dict[str, float]:
+    """The evaluator's metrics without its name prefix."""
+    return {k.split("_", 1)[1] if k.startswith(DEV_NAME) else k: float(v) for k, v in results.items()}
+
+
 def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQuery], base_model: str,
                    out_dir: Path, preset: SizePreset, loss: str = "bce", seed: int = 13) -> dict[str, Any]:
     """Train a cross-encoder (fresh scoring head on ``base_model`` unless it is one already)."""
@@ -63,7 +68,7 @@ def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQ
         objective = MultipleNegativesRankingLoss(model, num_negatives=preset.ce_negatives)
     evaluator = CrossEncoderRerankingEvaluator(_reranking_samples(data, dev), at_k=10, name=DEV_NAME,
                                                always_rerank_positives=True, batch_size=64, write_csv=False)
-    before = {k.split("_", 1)[1] if k.startswith(DEV_NAME) else k: float(v) for k, v in evaluator(model).items()}
+    before = _scores(evaluator(model))
     steps = max(1, int(len(dataset) * preset.ce_epochs) // preset.ce_batch)
     checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
     args = CrossEncoderTrainingArguments(
@@ -74,7 +79,7 @@ def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQ
     )
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=objective, evaluator=evaluator)
     trainer.train()
-    after = {k.split("_", 1)[1] if k.startswith(DEV_NAME) else k: float(v) for k, v in evaluator(model).items()}
+    after = _scores(evaluator(model))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
     shutil.rmtree(checkpoints, ignore_errors=True)
