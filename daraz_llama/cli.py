@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     answers.add_argument("--max-new-tokens", type=int, default=320, help="answer length limit for local/openai")
     answers.add_argument("--limit", type=int, help="answer only the first N questions")
     answers.add_argument("--json", dest="json_out", help="write the scores and every answer here")
-    answers.add_argument("--judge", default="none", help="openai: also run LlamaIndex's Faithfulness and Relevancy "
+    answers.add_argument("--judge", default="none", choices=("none", "openai"), help="openai: also run LlamaIndex's Faithfulness and Relevancy "
                                                          "evaluators with an OpenAI-compatible judge (OPENAI_*)")
     answers.add_argument("--judge-model", help="the judge's model name (default: OPENAI_MODEL or gpt-4o-mini)")
 
@@ -163,8 +163,6 @@ def cmd_eval_answers(args: argparse.Namespace) -> int:
     config = RetrieverConfig(mode=args.mode, index_dir=args.index_dir)
     retriever = build_retriever(_index_source(args), config)
     llm = make_llm(args.generator, model=args.model, max_new_tokens=args.max_new_tokens)
-    if args.judge not in ("none", "openai"):
-        raise CliError(f"unknown judge {args.judge!r}: choose none or openai")
     judge = make_llm("openai", model=args.judge_model, max_new_tokens=256) if args.judge == "openai" else None
     report = evaluate_answers(lambda: ProductChatEngine(retriever, llm), questions, judge=judge)
     summary = report["summary"]

@@ -117,6 +117,12 @@ class QueryResult:
     latency_ms: float
 
 
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank ``share`` percentile of ``values`` (not empty)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
 @dataclass
 class ModeReport:
     """Every number of one retriever over one query set."""
@@ -131,7 +137,7 @@ class ModeReport:
         latencies = sorted(r.latency_ms for r in results)
         summary = {name: statistics.fmean(r.metrics[name] for r in results) for name in METRIC_NAMES}
         summary["p50_ms"] = statistics.median(latencies)
-        summary["p95_ms"] = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+        summary["p95_ms"] = percentile(latencies, 0.95)
         summary["queries"] = len(results)
         return summary
 
