@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from daraz_llama.answers.generators import GeneratorError
-from daraz_llama.corpus import CorpusError, parse_corpus
+from daraz_llama.corpus import CorpusError, Product, parse_corpus
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
 from daraz_llama.models import ModelError
 from daraz_llama.evaluation import evaluate_retriever, format_table
+from daraz_llama.judgments import load_judgments
 from daraz_llama.plotting import plot_metrics
-from daraz_llama.queries import load_queries, write_queries
+from daraz_llama.queries import QueryRecord, load_queries, write_queries
 from daraz_llama.retriever import MODES, NO_MODEL, RetrieverConfig, build_retriever, open_index
 from daraz_llama.silver import synthesise
 
@@ -60,10 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--min-rating", type=float)
     search.add_argument("--json", action="store_true", help="print a JSON list of products")
 
-    queries = commands.add_parser("queries", help="synthesise silver queries split into train/dev/test")
+    queries = commands.add_parser("queries", help="silver queries split into train/dev/test, or shopper queries "
+                                                  "written by an LLM for every product")
     queries.add_argument("corpus")
-    queries.add_argument("--out", required=True, help="folder for train.jsonl, dev.jsonl, test.jsonl")
+    queries.add_argument("--out", required=True, help="silver: folder for train.jsonl, dev.jsonl, test.jsonl; "
+                                                      "openai: the query file (appended to, so a run resumes)")
     queries.add_argument("--seed", type=int, default=13)
+    queries.add_argument("--writer", default="silver", choices=("silver", "openai"),
+                         help="silver: from titles and fields (offline); openai: an OpenAI-compatible LLM "
+                              "(OPENAI_API_KEY / OPENAI_BASE_URL) writes them, few-shot")
+    queries.add_argument("--model", help="the LLM's model name (default: OPENAI_MODEL or gpt-4o-mini)")
+    queries.add_argument("--examples", help="query file whose queries are shown as examples (default: a dozen "
+                                            "natural shopper queries shipped with the package)")
+    queries.add_argument("--per-product", type=int, default=3, help="queries per product (openai)")
+    queries.add_argument("--limit", type=int, help="write queries for the first N products only (openai)")
 
     evaluate = commands.add_parser("eval", help="score retrieval modes on a query set")
     _add_index_dir(evaluate)
@@ -73,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--embedder")
     evaluate.add_argument("--reranker")
     evaluate.add_argument("--rerank-candidates", type=int, default=RetrieverConfig.rerank_candidates)
+    evaluate.add_argument("--judgments", help="JSON Lines of {qid, pid, grade} (E/S/I): adds Success@1, ESCI "
+                                              "nDCG@5, P@5(E), the judged share and condensed scores")
+    evaluate.add_argument("--metrics", default="", help="LlamaIndex retrieval metrics to add, computed on the first "
+                                                       "10 products (comma-separated: hit_rate, mrr, precision, "
+                                                       "recall, ap, ndcg)")
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N queries")
     evaluate.add_argument("--no-price-parsing", action="store_true",
                           help="do not turn 'under 500 taka' in queries into price filters")
@@ -123,7 +139,17 @@ def _parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--embedder-base", help="base bi-encoder (default: packaged all-MiniLM-L6-v2)")
     retrieval.add_argument("--reranker-base", help="base for the cross-encoder, e.g. "
                                                    "cross-encoder/ms-marco-MiniLM-L-6-v2 (default: packaged MiniLM)")
-    retrieval.add_argument("--reranker-loss", default="bce", help="bce (pointwise) or listwise")
+    retrieval.add_argument("--train-queries", action="append", default=[], metavar="FILE",
+                           help="natural queries to train on (JSON Lines like the eval sets; a shop's search log "
+                                "with clicked products looks the same); repeatable. Split by title group into "
+                                "train and natural-dev, which selects the models")
+    retrieval.add_argument("--no-silver", action="store_true",
+                           help="train on the --train-queries alone, without synthesised silver queries")
+    retrieval.add_argument("--reranker-loss", default="bce",
+                           help="bce (pointwise), mnrl (one positive against its negatives), lambda or listnet "
+                                "(listwise, sentence-transformers' LambdaLoss / ListNetLoss)")
+    retrieval.add_argument("--reranker-max-length", type=int,
+                           help="tokens the cross-encoder reads, in training and at query time (default: the preset's)")
     retrieval.add_argument("--seed", type=int, default=13)
     retrieval.add_argument("--force", action="store_true", help="redo every step")
     generator = train_steps.add_parser("generator", help="supervised fine-tuning of Gemma 3 270M on cited answers")
@@ -228,8 +254,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.what == "generator":
         run_generator_pipeline(args.corpus, args.models_dir, args.size, args.base, args.seed)
     else:
+        if args.no_silver and not args.train_queries:
+            raise CliError("--no-silver needs --train-queries")
         run_retrieval_pipeline(args.corpus, args.models_dir, args.size, args.embedder_base, args.reranker_base,
-                               args.reranker_loss, args.seed, args.force)
+                               args.reranker_loss, args.seed, args.force, train_queries=args.train_queries,
+                               use_silver=not args.no_silver, reranker_max_length=args.reranker_max_length)
     return 0
 
 
@@ -327,6 +356,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_queries(args: argparse.Namespace) -> int:
     result = _parse_reporting(args.corpus)
+    if args.writer == "openai":
+        return _write_llm_queries(args, result.products[: args.limit] if args.limit else result.products)
     splits = synthesise(result.products, seed=args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -335,6 +366,21 @@ def cmd_queries(args: argparse.Namespace) -> int:
         products = len({pid for r in records for pid in r.relevant_ids})
         print(f"{name}: {count} queries over {products} products -> {out / (name + '.jsonl')}")
     return 0
+
+
+def _write_llm_queries(args: argparse.Namespace, products: list[Product]) -> int:
+    from daraz_llama.answers.generators import make_llm
+    from daraz_llama.query_writer import load_examples, write_queries_with_llm
+
+    if args.per_product < 1:
+        raise CliError("--per-product must be at least 1")
+    llm = make_llm("openai", model=args.model, max_new_tokens=60 * args.per_product)
+    report = write_queries_with_llm(llm, products, args.out, args.per_product, load_examples(args.examples),
+                                    writer_name=llm.model)
+    print(f"{report.queries} queries for {report.products} products -> {args.out}; {report.resumed} products "
+          f"already there (resumed); {report.bad_lines} unusable lines skipped; {len(report.failed)} products "
+          f"without a usable query" + (f" (first: {', '.join(report.failed[:5])})" if report.failed else ""))
+    return 0 if report.products or report.resumed else 1
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -353,11 +399,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     queries = query_set.queries[: args.limit] if args.limit else query_set.queries
     if not queries:
         raise CliError(f"{args.queries}: no valid query")
+    grades = _load_grades(args.judgments, query_set.queries, index.product_ids()) if args.judgments else None
+    extra_metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     reports = {}
     for mode in modes:
         retriever = build_retriever(index, config, mode=mode)
         label = mode if retriever.mode == mode else f"{mode}->{retriever.mode}"
-        reports[label] = evaluate_retriever(retriever, queries, label)
+        reports[label] = evaluate_retriever(retriever, queries, label, judgments=grades,
+                                            llama_index_metrics=extra_metrics)
     summaries = {label: report.summary() for label, report in reports.items()}
     print(f"\n{args.queries} on {index.manifest['corpus']['path']} ({len(queries)} queries)")
     print(format_table(summaries))
@@ -368,6 +417,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(format_table(by_style, first_column="style"))
     if args.json_out:
         settings = {"queries": args.queries, "query_count": len(queries), "skipped": len(query_set.problems),
+                    "judgments": args.judgments,
                     "corpus": index.manifest["corpus"], "index_counts": index.manifest["counts"],
                     "embedder": index.embedder, "reranker": config.resolved_reranker(),
                     "candidate_k": config.candidate_k, "rerank_candidates": config.rerank_candidates,
@@ -381,6 +431,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"wrote {plot_metrics(summaries, args.plot, f'{Path(args.queries).name}: {len(queries)} queries')}")
     return 0
+
+
+def _load_grades(path: str, queries: list[QueryRecord], product_ids: list[str]) -> dict[str, dict[str, str]]:
+    """The judgments for ``queries``, bad lines reported on stderr."""
+    judged = load_judgments(path, known_qids={q.qid for q in queries}, known_ids=set(product_ids))
+    for problem in judged.problems[:20]:
+        print(f"  skipped: {problem}", file=sys.stderr)
+    print(f"{judged.count} judgments of {len(judged.grades)} queries, {len(judged.problems)} skipped", file=sys.stderr)
+    if not judged.grades:
+        raise CliError(f"{path}: no valid judgment for these queries")
+    return judged.grades
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train,

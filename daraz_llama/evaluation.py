@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.evaluation import RetrieverEvaluator
 from llama_index.core.evaluation.retrieval.base import RetrievalEvalMode
-from llama_index.core.evaluation.retrieval.metrics import MRR, NDCG, HitRate
+from llama_index.core.evaluation.retrieval.metrics import MRR, NDCG, HitRate, resolve_metrics
 from llama_index.core.evaluation.retrieval.metrics_base import BaseRetrievalMetric, RetrievalMetricResult
 from llama_index.core.utils import get_tqdm_iterable
 
+from daraz_llama.judgments import GRADED_METRIC_NAMES, graded_scores
 from daraz_llama.postprocessor import product_id_of
 from daraz_llama.queries import QueryRecord
 
@@ -92,6 +93,15 @@ def product_metrics() -> list[BaseRetrievalMetric]:
     return [RecallAt1(), RecallAt5(), RecallAt10(), MRRAt10(), NDCGAt10()]
 
 
+def registry_scores(names: list[str] | tuple[str, ...], expected_ids: list[str], retrieved_ids: list[str]
+                    ) -> dict[str, float]:
+    """Metrics of LlamaIndex's registry by name (``hit_rate``, ``mrr``, ``precision``, ``recall``, ``ap``,
+    ``ndcg``) on the first 10 products, as ``name@10``; 0 when nothing was retrieved."""
+    top = retrieved_ids[:CUTOFF]
+    return {f"{name}@{CUTOFF}": metric().compute(expected_ids=expected_ids, retrieved_ids=top).score if top else 0.0
+            for name, metric in zip(names, resolve_metrics(list(names)))}
+
+
 class ProductRetrieverEvaluator(RetrieverEvaluator):
     """``RetrieverEvaluator`` that ranks products, not chunks, and times each retrieval."""
 
@@ -131,11 +141,16 @@ class ModeReport:
     results: list[QueryResult] = field(default_factory=list)
 
     def summary(self, results: list[QueryResult] | None = None) -> dict[str, float]:
+        """Mean of every metric (graded ones over the judged queries), latency percentiles, query count."""
         results = self.results if results is None else results
         if not results:
             return {name: math.nan for name in (*METRIC_NAMES, "p50_ms", "p95_ms")} | {"queries": 0}
         latencies = sorted(r.latency_ms for r in results)
-        summary = {name: statistics.fmean(r.metrics[name] for r in results) for name in METRIC_NAMES}
+        names = list(dict.fromkeys(name for r in results for name in r.metrics))
+        summary = {name: statistics.fmean(r.metrics[name] for r in results if name in r.metrics) for name in names}
+        graded = [r for r in results if GRADED_METRIC_NAMES[0] in r.metrics]
+        if graded:
+            summary["judged_queries"] = len(graded)
         summary["p50_ms"] = statistics.median(latencies)
         summary["p95_ms"] = percentile(latencies, 0.95)
         summary["queries"] = len(results)
@@ -150,26 +165,46 @@ class ModeReport:
 
 
 def evaluate_retriever(retriever: BaseRetriever, queries: list[QueryRecord], mode: str,
-                       show_progress: bool = True) -> ModeReport:
-    """Run every query through ``retriever`` and score the ranked products."""
+                       show_progress: bool = True, judgments: dict[str, dict[str, str]] | None = None,
+                       llama_index_metrics: list[str] | tuple[str, ...] = ()) -> ModeReport:
+    """Run every query through ``retriever`` and score the ranked products.
+
+    ``judgments`` (qid -> product id -> E/S/I) adds the graded metrics to every judged query.
+    """
+    resolve_metrics(list(llama_index_metrics))  # unknown names fail before any query runs
     evaluator = ProductRetrieverEvaluator(metrics=product_metrics(), retriever=retriever)
     report = ModeReport(mode=mode)
     for record in get_tqdm_iterable(queries, show_progress, f"Evaluating {mode}"):
         outcome = evaluator.evaluate(query=record.query, expected_ids=record.relevant_ids)
+        metrics = outcome.metric_vals_dict | registry_scores(llama_index_metrics, record.relevant_ids,
+                                                             outcome.retrieved_ids)
+        if judgments and record.qid in judgments:
+            metrics |= graded_scores(judgments[record.qid], outcome.retrieved_ids)
         report.results.append(QueryResult(
             qid=record.qid, style=record.style, retrieved_ids=outcome.retrieved_ids,
-            metrics=outcome.metric_vals_dict,
-            latency_ms=evaluator.last_latency_ms,
+            metrics=metrics, latency_ms=evaluator.last_latency_ms,
         ))
     return report
 
 
 def format_table(rows: dict[str, dict[str, float]], first_column: str = "mode") -> str:
-    """The original report's table: one row per mode (or style), five metrics and latency."""
-    header = f"{first_column:<16} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'p50 ms':>8} {'p95 ms':>8} {'n':>5}"
+    """The original report's table: one row per mode (or style), five metrics and latency; any further
+    metric (LlamaIndex's, graded) in a column of its own."""
+    extra = [name for name in dict.fromkeys(k for s in rows.values() for k in s)
+             if name not in (*METRIC_NAMES, "p50_ms", "p95_ms", "queries", "judged_queries")]
+    header = (f"{first_column:<16} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} "
+              + "".join(f"{_column(name):>{max(8, len(_column(name)) + 1)}}" for name in extra)
+              + f" {'p50 ms':>8} {'p95 ms':>8} {'n':>5}")
     lines = [header, "-" * len(header)]
     for name, s in rows.items():
         lines.append(f"{name:<16} {s['recall@1']:>6.3f} {s['recall@5']:>6.3f} {s['recall@10']:>6.3f} "
-                     f"{s['mrr@10']:>7.3f} {s['ndcg@10']:>8.3f} {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} "
-                     f"{int(s['queries']):>5}")
+                     f"{s['mrr@10']:>7.3f} {s['ndcg@10']:>8.3f} "
+                     + "".join(f"{s.get(k, math.nan):>{max(8, len(_column(k)) + 1)}.3f}" for k in extra)
+                     + f" {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} {int(s['queries']):>5}")
     return "\n".join(lines)
+
+
+def _column(metric: str) -> str:
+    """A short column title: graded metrics are marked with a capital, e.g. ``S@1``, ``nDCG@5``."""
+    return {"success@1": "S@1", "ndcg@5": "nDCG@5", "p@5(E)": "P@5(E)", "judged@5": "judged",
+            "success@1_condensed": "S@1 cond", "ndcg@5_condensed": "nDCG@5 cond"}.get(metric, metric)

@@ -119,14 +119,32 @@ def embed_queries(name_or_path: str, queries: list[str], batch_size: int = 256,
     return vectors
 
 
-def load_reranker(name_or_path: str, top_n: int, max_length: int = 64, int8: bool = True):
+DEFAULT_RERANK_MAX_LENGTH = 64  # tokens, for a cross-encoder that does not say what it was trained on
+
+
+def trained_max_length(name_or_path: str) -> int:
+    """The tokens a cross-encoder was trained to read, from the model card our trainer writes beside it
+    (``DEFAULT_RERANK_MAX_LENGTH`` for any other model): query time feeds it the same."""
+    import json
+
+    card = Path(name_or_path).expanduser() / "card.json"
+    if card.is_file():
+        length = json.loads(card.read_text(encoding="utf-8")).get("max_length")
+        if isinstance(length, int) and length > 0:
+            return length
+    return DEFAULT_RERANK_MAX_LENGTH
+
+
+def load_reranker(name_or_path: str, top_n: int, max_length: int | None = None, int8: bool = True):
     """Load a cross-encoder as LlamaIndex's ``SentenceTransformerRerank`` (once per process and model).
 
-    Inputs are clipped to ``max_length`` tokens; on the CPU, ``int8`` quantises the linear
-    layers dynamically (about 1.5x faster on this 2-core machine).
+    Inputs are clipped to ``max_length`` tokens (None: what the model was trained on, see
+    :func:`trained_max_length`); on the CPU, ``int8`` quantises the linear layers dynamically
+    (about 1.5x faster on this 2-core machine).
     """
     _check_exists(name_or_path, "cross-encoder")
-    return _load_reranker(resolve_model_name(name_or_path), model_id(name_or_path), top_n, max_length, int8)
+    return _load_reranker(resolve_model_name(name_or_path), model_id(name_or_path), top_n,
+                          max_length or trained_max_length(name_or_path), int8)
 
 
 @functools.lru_cache(maxsize=4)

@@ -53,7 +53,7 @@ class RetrieverConfig:
     reranker: str | None = None
     candidate_k: int = 50  # chunks fetched from each retriever before fusion
     rerank_candidates: int = 10  # products handed to the cross-encoder (10/20/30/50 measured: quality flat)
-    rerank_max_length: int = 64  # tokens of query + product text the cross-encoder reads
+    rerank_max_length: int | None = None  # tokens the cross-encoder reads (None: what it was trained on, else 64)
     rerank_int8: bool = True  # dynamic int8 quantisation of the cross-encoder on the CPU
     rerank_blend: float = 0.3  # weight of the cross-encoder's order against the first stage's (1: CE only)
     # Chosen on the silver dev split (benchmarks/bench_fusion.py, benchmarks/RESULTS.md).
@@ -69,7 +69,7 @@ class RetrieverConfig:
         if self.fusion not in FUSION_MODES:
             raise ValueError(f"unknown fusion {self.fusion!r}: choose one of {', '.join(FUSION_MODES)}")
         for name in ("top_k", "candidate_k", "rerank_candidates", "rerank_max_length"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0.0 <= self.rerank_blend <= 1.0:
             raise ValueError(f"rerank_blend must be between 0 and 1, got {self.rerank_blend}")

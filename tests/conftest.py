@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -23,6 +27,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def openai_test_server(llm, model_name: str) -> Iterator[str]:
+    """An OpenAI-compatible endpoint (the app of `daraz-llama serve-llm`) answering with ``llm``, in a thread
+    of this process; yields its base URL."""
+    import uvicorn
+
+    from daraz_llama.answers.server import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(llm, model_name), host="127.0.0.1", port=free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(autouse=True)

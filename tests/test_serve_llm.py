@@ -21,7 +21,7 @@ from daraz_llama.answers.context import format_context
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.answers.grounding import GroundingEvaluator
 from daraz_llama.retriever import build_retriever
-from tests.conftest import free_port
+from tests.conftest import free_port, openai_test_server
 
 CLI = str(Path(sys.executable).with_name("daraz-llama"))
 
@@ -99,25 +99,11 @@ class Verdict(CustomLLM):
 @pytest.fixture()
 def judge_server(monkeypatch: pytest.MonkeyPatch):
     """An OpenAI-compatible judge endpoint (the app of `serve-llm`) in a thread of this process."""
-    import threading
-
-    import uvicorn
-
-    from daraz_llama.answers.server import create_app
-
     judge = Verdict(prompts=[])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(judge, "judge"), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", "judge-key")
-    yield judge
-    server.should_exit = True
-    thread.join(timeout=10)
+    with openai_test_server(judge, "judge") as url:
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "judge-key")
+        yield judge
 
 
 def test_eval_answers_runs_llamaindex_judges_through_openai(judge_server: "Verdict", demo_index_dir: Path,

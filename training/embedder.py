@@ -15,17 +15,16 @@ from sentence_transformers.sentence_transformer.evaluation import InformationRet
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from daraz_llama.models import torch_device
-from training.data import TrainingData, dev_retrieval_set, sample
+from training.data import TrainingData, dev_retrieval_set, training_queries
 from training.model_card import write_model_card
 from training.presets import SizePreset
 from training.trainer_settings import checkpointed_settings
 
 logger = logging.getLogger(__name__)
-DEV_NAME = "silver-dev"
 
 
 def _scores(results: dict[str, float], evaluator: InformationRetrievalEvaluator) -> dict[str, float]:
-    prefix = f"{DEV_NAME}_cosine_"
+    prefix = f"{evaluator.name}_cosine_"
     keep = ("accuracy@1", "accuracy@5", "accuracy@10", "mrr@10", "ndcg@10")
     return {key[len(prefix):]: float(value) for key, value in results.items()
             if key.startswith(prefix) and key[len(prefix):] in keep}
@@ -33,16 +32,17 @@ def _scores(results: dict[str, float], evaluator: InformationRetrievalEvaluator)
 
 def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: SizePreset, seed: int = 13
                    ) -> dict[str, Any]:
-    """Train on (silver query, product passage) pairs; keep the checkpoint best on the silver dev split."""
+    """Train on (query, product passage) pairs, natural queries first (upsampled) then silver ones; keep the
+    checkpoint best on natural-dev (silver dev when there are no natural queries)."""
     started = time.perf_counter()
     device = torch_device()
     model = SentenceTransformer(base_model, device=device)
     model.max_seq_length = preset.embed_max_seq
-    records = sample(data.train, preset.embed_queries, seed)
+    records = training_queries(data, preset.embed_queries, preset.natural_upsample, seed)
     pairs = [(r.query, data.passages[r.relevant_ids[0]]) for r in records if r.relevant_ids[0] in data.passages]
     train_dataset = Dataset.from_dict({"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]})
     queries, corpus, relevant = dev_retrieval_set(data, preset.dev_queries, preset.dev_distractors, seed)
-    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=DEV_NAME, accuracy_at_k=[1, 5, 10],
+    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=data.selection_name, accuracy_at_k=[1, 5, 10],
                                               precision_recall_at_k=[10], map_at_k=[10], batch_size=64,
                                               show_progress_bar=False, write_csv=False)
     before = _scores(evaluator(model), evaluator)
@@ -56,7 +56,7 @@ def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: S
         learning_rate=preset.embed_lr,
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # duplicates in a batch would be false in-batch negatives
         dataloader_drop_last=len(pairs) > preset.embed_batch,
-        **checkpointed_settings(checkpoints, steps, preset.evals_per_run, f"eval_{DEV_NAME}_cosine_ndcg@10",
+        **checkpointed_settings(checkpoints, steps, preset.evals_per_run, f"eval_{data.selection_name}_cosine_ndcg@10",
                                 seed, device),
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset,
@@ -71,7 +71,8 @@ def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: S
         "base_model": base_model, "data_hash": data.data_hash, "train_pairs": len(pairs),
         "train_seconds": time.perf_counter() - started, "device": device, "settings": preset.as_dict(),
         "loss": "MultipleNegativesRankingLoss", "batch_sampler": "NO_DUPLICATES",
-        "dev": {"queries": len(queries), "corpus": len(corpus)}, "dev_before": before, "dev_after": after,
+        "natural_train_queries": len(data.natural_train), "natural_upsample": preset.natural_upsample,
+        "dev": {"split": data.selection_name, "queries": len(queries), "corpus": len(corpus)}, "dev_before": before, "dev_after": after,
         "loss_log": [e for e in trainer.state.log_history if "loss" in e],
     }
     write_model_card(out_dir, "daraz-llama fine-tuned embedder", card)

@@ -29,7 +29,8 @@ def mine_negatives(index: ProductIndex, data: TrainingData, queries: list[QueryR
                    depth: int, show_progress: bool = True) -> list[MinedQuery]:
     """For each query, the best-ranked wrong products from BM25 and dense retrieval, alternating.
 
-    Neither the relevant products nor their duplicates (same title) are ever a negative.
+    Neither the relevant products nor their duplicates (same title) are ever a negative, nor a listing
+    whose title is a near duplicate of the positive's (likely the same item from another seller).
     """
     sparse = build_retriever(index, mode="bm25", top_k=depth, candidate_k=depth * 3)
     dense = build_retriever(index, mode="dense", top_k=depth, candidate_k=depth * 3)
@@ -43,7 +44,8 @@ def mine_negatives(index: ProductIndex, data: TrainingData, queries: list[QueryR
         negatives: list[str] = []
         for rank in range(depth):
             for ids in ranked:
-                if rank < len(ids) and ids[rank] not in excluded and ids[rank] not in negatives:
+                if rank < len(ids) and ids[rank] not in excluded and ids[rank] not in negatives \
+                        and not data.near_duplicate(ids[rank], record.relevant_ids[0]):
                     negatives.append(ids[rank])
         if negatives:
             mined.append(MinedQuery(record.qid, record.query, record.relevant_ids[0], negatives[:per_query]))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 from daraz_llama.models import model_id, packaged_minilm_path
 from daraz_llama.retriever import RetrieverConfig, open_index
-from training.data import prepare_data, sample
+from training.data import prepare_data, sample, training_queries
 from training.model_card import read_model_card
 from training.negatives import load_negatives, mine_negatives, save_negatives
 from training.presets import get_preset
@@ -45,13 +46,24 @@ def _say(step: str, message: str) -> None:
 def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models", size: str = "cpu",
                            embedder_base: str | None = None, reranker_base: str | None = None,
                            reranker_loss: str = "bce", seed: int = 13, force: bool = False,
-                           show_progress: bool = True) -> PipelineResult:
-    """Train both retrieval models on ``corpus``; outputs in ``models_dir``/embedder-ft and reranker-ft."""
-    from training.embedder import train_embedder
-    from training.reranker import train_reranker
+                           show_progress: bool = True, train_queries: Sequence[str | Path] = (),
+                           use_silver: bool = True, reranker_max_length: int | None = None) -> PipelineResult:
+    """Train both retrieval models on ``corpus``; outputs in ``models_dir``/embedder-ft and reranker-ft.
 
+    ``train_queries``: natural query files (a search log with clicked products has the same shape),
+    split by title group into train and natural-dev; models are then selected on natural-dev and the
+    silver queries are extra data (none with ``use_silver=False``).
+    """
+    from training.embedder import train_embedder
+    from training.reranker import LOSSES, train_reranker
+
+    if reranker_loss not in LOSSES:
+        raise ValueError(f"unknown re-ranker loss {reranker_loss!r}: choose one of {', '.join(LOSSES)}")
     started = time.perf_counter()
     preset = get_preset(size)
+    if reranker_max_length is not None:
+        preset = replace(preset, ce_max_len=reranker_max_length)
+        preset.validate()
     models_dir = Path(models_dir)
     work = models_dir / "work"
     embedder_dir, reranker_dir = models_dir / "embedder-ft", models_dir / "reranker-ft"
@@ -61,10 +73,14 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
 
     base_index = open_index(corpus, RetrieverConfig(embedder="none", index_dir=work / "index-bm25"),
                             show_progress=show_progress)
-    data = prepare_data(base_index, work, seed)
+    data = prepare_data(base_index, work, seed, train_queries, use_silver)
     counts = base_index.manifest["counts"]
-    _say("data", f"{len(data.train)} train / {len(data.dev)} dev silver queries over {counts['products']} products; "
-                 f"preset {preset.name}, estimated {preset.estimated_cpu_minutes(counts['products'], counts['chunks'], len(data.train)):.0f} min on this CPU")
+    training_size = len(data.train) + preset.natural_upsample * len(data.natural_train)
+    natural = (f"{len(data.natural_train)} train / {len(data.natural_dev)} natural-dev natural queries, "
+               if train_queries else "")
+    _say("data", f"{natural}{len(data.train)} train / {len(data.dev)} dev silver queries over {counts['products']} "
+                 f"products; selection on {data.selection_name}; preset {preset.name}, estimated "
+                 f"{preset.estimated_cpu_minutes(counts['products'], counts['chunks'], training_size):.0f} min on this CPU")
 
     if force or not _fresh(read_model_card(embedder_dir), data.data_hash, embedder_base, preset.as_dict()):
         _say("embedder", f"fine-tuning {embedder_base} -> {embedder_dir}")
@@ -84,9 +100,9 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     dev_mined = load_negatives(dev_negatives_file, data.data_hash, embedder_id)
     if force or train_mined is None or dev_mined is None:
         _say("negatives", f"mining with BM25 and {embedder_dir}")
-        train_queries = sample(data.train, preset.ce_queries, seed + 1)
-        dev_queries = sample(data.dev, preset.dev_queries, seed)
-        train_mined = mine_negatives(ft_index, data, train_queries, preset.ce_negatives, preset.mine_depth,
+        ce_queries = training_queries(data, preset.ce_queries, 1, seed + 1)
+        dev_queries = sample(data.selection_dev, preset.dev_queries, seed)
+        train_mined = mine_negatives(ft_index, data, ce_queries, preset.ce_negatives, preset.mine_depth,
                                      show_progress)
         dev_mined = mine_negatives(ft_index, data, dev_queries, max(preset.ce_negatives, 9), preset.mine_depth,
                                    show_progress)

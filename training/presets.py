@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from daraz_llama.retriever import RetrieverConfig
-
 # Measured on this 2-core CPU in the full `--size cpu` run (benchmarks/RESULTS.md): examples per second.
 CPU_EMBED_TRAIN_PAIRS_PER_S = 14.5  # MultipleNegativesRankingLoss, batch 48, passages at 128 tokens
 CPU_EMBED_ENCODE_PER_S = 94.0  # inference at 128 tokens
@@ -18,7 +16,7 @@ class SizePreset:
     """How much of the data each step uses, and how it trains."""
 
     name: str
-    embed_queries: int | None  # silver train queries for the embedder (None: all)
+    embed_queries: int | None  # training queries for the embedder: natural ones first, silver fill the rest (None: all)
     embed_epochs: float
     embed_batch: int
     embed_max_seq: int
@@ -26,7 +24,7 @@ class SizePreset:
     dev_queries: int  # silver dev queries used to pick the best checkpoint
     dev_distractors: int  # extra products in the dev corpus besides the relevant ones
     evals_per_run: int  # how often the dev evaluation runs during embedder training
-    ce_queries: int | None  # silver train queries for the cross-encoder (None: all)
+    ce_queries: int | None  # training queries for the cross-encoder: natural first, then silver (None: all)
     ce_negatives: int  # hard negatives per query
     ce_epochs: float
     ce_batch: int
@@ -34,6 +32,7 @@ class SizePreset:
     ce_lr: float
     mine_depth: int  # products fetched from BM25 and from dense retrieval per query when mining
     budget_minutes: float | None  # the time this preset must fit on the CPU (None: no promise)
+    natural_upsample: int = 2  # how many times each natural training query is seen by the embedder per epoch
 
     def validate(self) -> None:
         """Refuse settings that cannot work or that break the train/query-time contract."""
@@ -41,13 +40,14 @@ class SizePreset:
             raise ValueError(f"{self.name}: batches need at least 2 examples (in-batch negatives)")
         if not 16 <= self.embed_max_seq <= 512:
             raise ValueError(f"{self.name}: embed_max_seq {self.embed_max_seq} outside 16..512")
-        if self.ce_max_len != RetrieverConfig.rerank_max_length:
-            raise ValueError(f"{self.name}: the cross-encoder trains on {self.ce_max_len} tokens but the retriever "
-                             f"feeds it {RetrieverConfig.rerank_max_length}")
+        if not 16 <= self.ce_max_len <= 512:
+            raise ValueError(f"{self.name}: ce_max_len {self.ce_max_len} outside 16..512")
         if self.ce_negatives < 1 or self.mine_depth < self.ce_negatives:
             raise ValueError(f"{self.name}: need 1 <= ce_negatives <= mine_depth")
         if min(self.embed_epochs, self.ce_epochs, self.embed_lr, self.ce_lr) <= 0:
             raise ValueError(f"{self.name}: epochs and learning rates must be positive")
+        if self.natural_upsample < 1:
+            raise ValueError(f"{self.name}: natural_upsample must be at least 1")
         if self.dev_queries < 1 or self.evals_per_run < 1:
             raise ValueError(f"{self.name}: the dev evaluation needs queries and at least one run")
         if self.budget_minutes is not None and self.estimated_cpu_minutes(8298, 14215, 16251) > self.budget_minutes:

@@ -12,7 +12,8 @@ import torch
 from datasets import Dataset
 from sentence_transformers import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
 from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
-from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MultipleNegativesRankingLoss
+from sentence_transformers.cross_encoder.losses import (BinaryCrossEntropyLoss, LambdaLoss, ListNetLoss,
+                                                        MultipleNegativesRankingLoss)
 
 from daraz_llama.models import torch_device
 from training.data import TrainingData
@@ -22,8 +23,9 @@ from training.presets import SizePreset
 from training.trainer_settings import checkpointed_settings
 
 logger = logging.getLogger(__name__)
-DEV_NAME = "silver-dev"
-LOSSES = ("bce", "listwise")
+# bce: pointwise rows; mnrl: one positive against its negatives (softmax); lambda / listnet: listwise,
+# one (query, [positive, negatives...], [1, 0, ...]) row per query.
+LOSSES = ("bce", "mnrl", "lambda", "listnet")
 
 
 def _reranking_samples(data: TrainingData, mined: list[MinedQuery]) -> list[dict[str, Any]]:
@@ -40,7 +42,13 @@ def _dataset(data: TrainingData, mined: list[MinedQuery], loss: str, negatives: 
                 rows["passage"].append(data.passages[pid])
                 rows["label"].append(label)
         return Dataset.from_dict(rows)
-    complete = [m for m in mined if len(m.negative_ids) >= negatives]  # listwise: fixed-width rows
+    if loss in ("lambda", "listnet"):
+        return Dataset.from_dict({
+            "query": [m.query for m in mined],
+            "docs": [[data.passages[pid] for pid in [m.positive_id, *m.negative_ids]] for m in mined],
+            "labels": [[1.0] + [0.0] * len(m.negative_ids) for m in mined],
+        })
+    complete = [m for m in mined if len(m.negative_ids) >= negatives]  # mnrl: fixed-width rows
     columns: dict[str, list] = {"query": [m.query for m in complete],
                                 "positive": [data.passages[m.positive_id] for m in complete]}
     for i in range(negatives):
@@ -48,9 +56,19 @@ def _dataset(data: TrainingData, mined: list[MinedQuery], loss: str, negatives: 
     return Dataset.from_dict(columns)
 
 
-def _scores(results: dict[str, float]) -> dict[str, float]:
+def _scores(results: dict[str, float], name: str) -> dict[str, float]:
     """The evaluator's metrics without its name prefix."""
-    return {k.split("_", 1)[1] if k.startswith(DEV_NAME) else k: float(v) for k, v in results.items()}
+    return {k.split("_", 1)[1] if k.startswith(name) else k: float(v) for k, v in results.items()}
+
+
+def _objective(model: CrossEncoder, loss: str, negatives: int):
+    if loss == "bce":
+        return BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(negatives)))
+    if loss == "lambda":
+        return LambdaLoss(model, mini_batch_size=16)
+    if loss == "listnet":
+        return ListNetLoss(model, mini_batch_size=16)
+    return MultipleNegativesRankingLoss(model, num_negatives=negatives)
 
 
 def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQuery], base_model: str,
@@ -62,31 +80,32 @@ def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQ
     device = torch_device()
     model = CrossEncoder(base_model, num_labels=1, max_length=preset.ce_max_len, device=device)
     dataset = _dataset(data, train, loss, preset.ce_negatives)
-    if loss == "bce":
-        objective = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(float(preset.ce_negatives)))
-    else:
-        objective = MultipleNegativesRankingLoss(model, num_negatives=preset.ce_negatives)
-    evaluator = CrossEncoderRerankingEvaluator(_reranking_samples(data, dev), at_k=10, name=DEV_NAME,
+    objective = _objective(model, loss, preset.ce_negatives)
+    dev_name = data.selection_name
+    evaluator = CrossEncoderRerankingEvaluator(_reranking_samples(data, dev), at_k=10, name=dev_name,
                                                always_rerank_positives=True, batch_size=64, write_csv=False)
-    before = _scores(evaluator(model))
-    steps = max(1, int(len(dataset) * preset.ce_epochs) // preset.ce_batch)
+    before = _scores(evaluator(model), dev_name)
+    # Listwise rows hold a whole list: batches of lists, about as many (query, passage) pairs as bce's.
+    batch = preset.ce_batch if loss == "bce" else max(2, preset.ce_batch // (1 + preset.ce_negatives))
+    steps = max(1, int(len(dataset) * preset.ce_epochs) // batch)
     checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
     args = CrossEncoderTrainingArguments(
         num_train_epochs=preset.ce_epochs,
-        per_device_train_batch_size=preset.ce_batch,
+        per_device_train_batch_size=batch,
         learning_rate=preset.ce_lr,
-        **checkpointed_settings(checkpoints, steps, 2, f"eval_{DEV_NAME}_ndcg@10", seed, device),
+        **checkpointed_settings(checkpoints, steps, 2, f"eval_{dev_name}_ndcg@10", seed, device),
     )
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=objective, evaluator=evaluator)
     trainer.train()
-    after = _scores(evaluator(model))
+    after = _scores(evaluator(model), dev_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
     shutil.rmtree(checkpoints, ignore_errors=True)
     card = {
         "base_model": base_model, "data_hash": data.data_hash, "train_rows": len(dataset),
         "train_queries": len(train), "loss": loss, "train_seconds": time.perf_counter() - started, "device": device,
-        "settings": preset.as_dict(), "dev": {"queries": len(dev)}, "dev_before": before, "dev_after": after,
+        "max_length": preset.ce_max_len, "settings": preset.as_dict(),
+        "dev": {"split": dev_name, "queries": len(dev)}, "dev_before": before, "dev_after": after,
         "loss_log": [e for e in trainer.state.log_history if "loss" in e],
     }
     write_model_card(out_dir, "daraz-llama fine-tuned re-ranker", card)
