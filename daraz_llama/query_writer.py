@@ -58,7 +58,8 @@ def product_card(product: Product) -> str:
         lines.append(f"Sizes: {', '.join(product.sizes[:6])}")
     if product.description:
         words = product.description.split()
-        lines.append("Description: " + " ".join(words[:DESCRIPTION_WORDS]) + (" …" if len(words) > DESCRIPTION_WORDS else ""))
+        more = " …" if len(words) > DESCRIPTION_WORDS else ""
+        lines.append("Description: " + " ".join(words[:DESCRIPTION_WORDS]) + more)
     return "\n".join(lines)
 
 
@@ -82,7 +83,8 @@ def build_messages(product: Product, examples: list[QueryRecord], per_product: i
     shown = "\n".join(f"- {e.query}" + (f"  ({e.style})" if e.style else "") for e in examples)
     user = (f"Queries real shoppers typed for other products:\n{shown}\n\nThe product:\n{product_card(product)}\n\n"
             f"Write {per_product} different queries a shopper would type to find this product.")
-    return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT), ChatMessage(role=MessageRole.USER, content=user)]
+    return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+            ChatMessage(role=MessageRole.USER, content=user)]
 
 
 def parse_queries(text: str, product: Product, limit: int) -> tuple[list[str], int]:

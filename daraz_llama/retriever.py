@@ -52,11 +52,11 @@ class RetrieverConfig:
     embedder: str | None = None
     reranker: str | None = None
     candidate_k: int = 50  # chunks fetched from each retriever before fusion
-    rerank_candidates: int = 10  # products handed to the cross-encoder (10/20/30/50 measured: quality flat)
+    rerank_candidates: int = 20  # products handed to the cross-encoder (10/20/30/50 measured on natural-dev: 20 best)
     rerank_max_length: int | None = None  # tokens the cross-encoder reads (None: what it was trained on, else 64)
     rerank_int8: bool = True  # dynamic int8 quantisation of the cross-encoder on the CPU
     rerank_blend: float = 0.3  # weight of the cross-encoder's order against the first stage's (1: CE only)
-    # Chosen on the silver dev split (benchmarks/bench_fusion.py, benchmarks/RESULTS.md).
+    # Chosen on natural-dev (benchmarks/bench_fusion.py, benchmarks/RESULTS.md); the same as on the silver dev split.
     fusion: str = "dist_based_score"
     retriever_weights: tuple[float, float] | None = (0.3, 0.7)  # (bm25, dense); ignored by reciprocal_rerank
     filters: ProductFilters = field(default_factory=ProductFilters)

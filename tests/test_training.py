@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daraz_llama.index import build_index, read_manifest
-from daraz_llama.models import model_id
+from daraz_llama.models import model_id, trained_max_length
 from daraz_llama.retriever import build_retriever
 from tests.test_evaluation import DEMO_QUERIES
 from training.data import prepare_data, training_queries
@@ -106,6 +106,12 @@ def test_second_run_redoes_nothing(trained, corpus_with_duplicate: Path, natural
     again = run_retrieval_pipeline(corpus_with_duplicate, trained.embedder_dir.parent, size="tiny",
                                    show_progress=False, train_queries=[natural_queries], reranker_loss="lambda")
     assert again.steps_run == []
+    longer = run_retrieval_pipeline(corpus_with_duplicate, trained.embedder_dir.parent, size="tiny",
+                                    show_progress=False, train_queries=[natural_queries], reranker_loss="lambda",
+                                    reranker_max_length=48)
+    assert longer.steps_run == ["reranker"]  # a cross-encoder setting does not retrain the embedder
+    assert json.loads((trained.reranker_dir / "card.json").read_text(encoding="utf-8"))["max_length"] == 48
+    assert trained_max_length(str(trained.reranker_dir)) == 48  # what the retriever will feed it
 
 
 def test_natural_queries_are_validated_and_split_by_title(corpus_with_duplicate: Path, natural_queries: Path,

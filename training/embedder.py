@@ -42,7 +42,8 @@ def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: S
     pairs = [(r.query, data.passages[r.relevant_ids[0]]) for r in records if r.relevant_ids[0] in data.passages]
     train_dataset = Dataset.from_dict({"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]})
     queries, corpus, relevant = dev_retrieval_set(data, preset.dev_queries, preset.dev_distractors, seed)
-    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=data.selection_name, accuracy_at_k=[1, 5, 10],
+    evaluator = InformationRetrievalEvaluator(queries, corpus, relevant, name=data.selection_name,
+                                              accuracy_at_k=[1, 5, 10],
                                               precision_recall_at_k=[10], map_at_k=[10], batch_size=64,
                                               show_progress_bar=False, write_csv=False)
     before = _scores(evaluator(model), evaluator)
@@ -72,7 +73,8 @@ def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: S
         "train_seconds": time.perf_counter() - started, "device": device, "settings": preset.as_dict(),
         "loss": "MultipleNegativesRankingLoss", "batch_sampler": "NO_DUPLICATES",
         "natural_train_queries": len(data.natural_train), "natural_upsample": preset.natural_upsample,
-        "dev": {"split": data.selection_name, "queries": len(queries), "corpus": len(corpus)}, "dev_before": before, "dev_after": after,
+        "dev": {"split": data.selection_name, "queries": len(queries), "corpus": len(corpus)},
+        "dev_before": before, "dev_after": after,
         "loss_log": [e for e in trainer.state.log_history if "loss" in e],
     }
     write_model_card(out_dir, "daraz-llama fine-tuned embedder", card)

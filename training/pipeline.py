@@ -33,9 +33,11 @@ class PipelineResult:
 
 
 def _fresh(card: dict | None, data_hash: str, base: str, settings: dict, **extra: object) -> bool:
+    """Whether a model's card says it was made from this data, base and ``settings`` (compared on their keys)."""
     if not card:
         return False
-    same = card.get("data_hash") == data_hash and card.get("base_model") == base and card.get("settings") == settings
+    made_with = {key: card.get("settings", {}).get(key) for key in settings}
+    same = card.get("data_hash") == data_hash and card.get("base_model") == base and made_with == settings
     return same and all(card.get(key) == value for key, value in extra.items())
 
 
@@ -82,7 +84,7 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
                  f"products; selection on {data.selection_name}; preset {preset.name}, estimated "
                  f"{preset.estimated_cpu_minutes(counts['products'], counts['chunks'], training_size):.0f} min on this CPU")
 
-    if force or not _fresh(read_model_card(embedder_dir), data.data_hash, embedder_base, preset.as_dict()):
+    if force or not _fresh(read_model_card(embedder_dir), data.data_hash, embedder_base, preset.embedder_settings()):
         _say("embedder", f"fine-tuning {embedder_base} -> {embedder_dir}")
         card = train_embedder(data, embedder_base, embedder_dir, preset, seed)
         _say("embedder", f"dev before {card['dev_before']} after {card['dev_after']} ({card['train_seconds']:.0f} s)")

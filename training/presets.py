@@ -71,6 +71,10 @@ class SizePreset:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def embedder_settings(self) -> dict:
+        """The settings that make the embedder: a change of cross-encoder settings does not retrain it."""
+        return {key: value for key, value in asdict(self).items() if not key.startswith(("ce_", "mine_"))}
+
 
 PRESETS = {
     "tiny": SizePreset("tiny", embed_queries=40, embed_epochs=1, embed_batch=8, embed_max_seq=64, embed_lr=5e-5,
@@ -80,7 +84,7 @@ PRESETS = {
                       dev_queries=400, dev_distractors=1600, evals_per_run=2, ce_queries=5000, ce_negatives=3,
                       ce_epochs=1, ce_batch=32, ce_max_len=64, ce_lr=5e-5, mine_depth=10, budget_minutes=45),
     "gpu": SizePreset("gpu", embed_queries=None, embed_epochs=2, embed_batch=128, embed_max_seq=256, embed_lr=8e-5,
-                      dev_queries=1000, dev_distractors=7000, evals_per_run=4, ce_queries=None, ce_negatives=7,
+                      dev_queries=1000, dev_distractors=7000, evals_per_run=4, ce_queries=8000, ce_negatives=7,
                       ce_epochs=1, ce_batch=64, ce_max_len=64, ce_lr=5e-5, mine_depth=20, budget_minutes=None),
 }
 
