@@ -93,13 +93,13 @@ def product_metrics() -> list[BaseRetrievalMetric]:
     return [RecallAt1(), RecallAt5(), RecallAt10(), MRRAt10(), NDCGAt10()]
 
 
-def registry_scores(names: list[str] | tuple[str, ...], expected_ids: list[str], retrieved_ids: list[str]
-                    ) -> dict[str, float]:
-    """Metrics of LlamaIndex's registry by name (``hit_rate``, ``mrr``, ``precision``, ``recall``, ``ap``,
-    ``ndcg``) on the first 10 products, as ``name@10``; 0 when nothing was retrieved."""
+def registry_scores(metrics: dict[str, type[BaseRetrievalMetric]], expected_ids: list[str],
+                    retrieved_ids: list[str]) -> dict[str, float]:
+    """Metrics of LlamaIndex's registry (name -> class, see ``resolve_metrics``) on the first 10 products,
+    as ``name@10``; 0 when nothing was retrieved."""
     top = retrieved_ids[:CUTOFF]
     return {f"{name}@{CUTOFF}": metric().compute(expected_ids=expected_ids, retrieved_ids=top).score if top else 0.0
-            for name, metric in zip(names, resolve_metrics(list(names)))}
+            for name, metric in metrics.items()}
 
 
 class ProductRetrieverEvaluator(RetrieverEvaluator):
@@ -171,12 +171,14 @@ def evaluate_retriever(retriever: BaseRetriever, queries: list[QueryRecord], mod
 
     ``judgments`` (qid -> product id -> E/S/I) adds the graded metrics to every judged query.
     """
-    resolve_metrics(list(llama_index_metrics))  # unknown names fail before any query runs
+    # By name (``hit_rate``, ``mrr``, ``precision``, ``recall``, ``ap``, ``ndcg``), resolved once: unknown names
+    # fail before any query runs.
+    registry = dict(zip(llama_index_metrics, resolve_metrics(list(llama_index_metrics))))
     evaluator = ProductRetrieverEvaluator(metrics=product_metrics(), retriever=retriever)
     report = ModeReport(mode=mode)
     for record in get_tqdm_iterable(queries, show_progress, f"Evaluating {mode}"):
         outcome = evaluator.evaluate(query=record.query, expected_ids=record.relevant_ids)
-        metrics = outcome.metric_vals_dict | registry_scores(llama_index_metrics, record.relevant_ids,
+        metrics = outcome.metric_vals_dict | registry_scores(registry, record.relevant_ids,
                                                              outcome.retrieved_ids)
         if judgments and record.qid in judgments:
             metrics |= graded_scores(judgments[record.qid], outcome.retrieved_ids)
