@@ -4,43 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
-from llama_index.core.llms import CustomLLM
-from llama_index.core.llms.callbacks import llm_completion_callback
 
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.cli import main
 from daraz_llama.corpus import Product, parse_corpus
 from daraz_llama.queries import load_queries
 from daraz_llama.query_writer import DEFAULT_EXAMPLES, load_examples, parse_queries, write_queries_with_llm
-from tests.conftest import openai_test_server
+from tests.conftest import RecordingLLM, openai_test_server
 
 GAMEPAD = "700000471"
 
 
-class FixedWriter(CustomLLM):
-    """Answers every prompt with fixed text: numbered queries, or junk for the gamepad; records the prompts."""
+class FixedWriter(RecordingLLM):
+    """Answers every prompt with fixed text: numbered queries, or junk for the gamepad."""
 
-    prompts: list[str] = []
-
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(is_chat_model=False)
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        self.prompts.append(prompt)
+    def reply(self, prompt: str) -> str:
         if "Fantech WGP13" in prompt:
-            return CompletionResponse(text="Sure! Here are some queries:\n\n")
-        return CompletionResponse(text='Here are queries:\n1. "cheap one for my brother"\n- Cheap one for my brother\n'
-                                       "2) under 2000 taka please\n3. gift for brother\n4. one line too many")
-
-    @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        yield self.complete(prompt)
+            return "Sure! Here are some queries:\n\n"
+        return ('Here are queries:\n1. "cheap one for my brother"\n- Cheap one for my brother\n'
+                "2) under 2000 taka please\n3. gift for brother\n4. one line too many")
 
 
 @pytest.fixture()

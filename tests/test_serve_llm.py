@@ -8,12 +8,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
-from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
-from llama_index.core.llms import CustomLLM
-from llama_index.core.llms.callbacks import llm_completion_callback
 from openai import OpenAI
 
 from daraz_llama.answers.chat_engine import ProductChatEngine
@@ -21,7 +17,7 @@ from daraz_llama.answers.context import format_context
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.answers.grounding import GroundingEvaluator
 from daraz_llama.retriever import build_retriever
-from tests.conftest import free_port, openai_test_server
+from tests.conftest import RecordingLLM, free_port, openai_test_server
 
 CLI = str(Path(sys.executable).with_name("daraz-llama"))
 
@@ -76,24 +72,13 @@ def test_unreachable_endpoint_is_a_clear_error(demo_index_dir: Path) -> None:
         engine.chat("saree")
 
 
-class Verdict(CustomLLM):
+class Verdict(RecordingLLM):
     """A judge model that gives a fixed verdict and records what it was asked (behind the real protocol)."""
 
     verdict: str = "YES"
-    prompts: list[str] = []
 
-    @property
-    def metadata(self) -> LLMMetadata:
-        return LLMMetadata(is_chat_model=False)
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        self.prompts.append(prompt)
-        return CompletionResponse(text=self.verdict)
-
-    @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        yield self.complete(prompt)
+    def reply(self, prompt: str) -> str:
+        return self.verdict
 
 
 @pytest.fixture()
