@@ -164,9 +164,12 @@ async def answer(message: cl.Message) -> None:
             return
         turn = engine.last_turn
         filters = ", ".join(f"{k} {v}" for k, v in turn.filters.items()) or "none"
+        given = (f"{len(turn.products)} given to the answer" if turn.products or not turn.retrieved
+                 else "none fits what was asked")
         summary = (f"**Search:** {turn.standalone}  \n**Mode:** {turn.mode} · **filters:** {filters} · "
-                   f"**{len(turn.products)} products** in {1000 * (time.perf_counter() - started):.0f} ms")
-        step.output = f"{summary}\n\n{ranking_table(turn.products)}"
+                   f"**{len(turn.retrieved)} products** found, {given}, in "
+                   f"{1000 * (time.perf_counter() - started):.0f} ms")
+        step.output = f"{summary}\n\n{ranking_table(turn.retrieved)}"
 
     reply = cl.Message(content="")
     first_token = None
@@ -186,7 +189,7 @@ async def answer(message: cl.Message) -> None:
     if cards:
         reply.elements = [cl.CustomElement(name="ProductCards", props={"cards": cards}, display="inline")]
     await reply.send()
-    if not turn.products and turn.filters:
+    if not turn.retrieved and turn.filters:
         await cl.Message(content=f"No product passes the filters ({filters}): loosen them in the settings.",
                          author="settings").send()
     step.output += f"\n\nAnswer ({options.generator}): first token {first_token or total:.2f} s, full {total:.2f} s"

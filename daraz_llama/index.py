@@ -72,6 +72,7 @@ class ProductIndex:
     storage: StorageContext | None = None  # holds the FAISS store; None for a BM25-only index
     path: Path | None = None
     problems: list[ParseProblem] = field(default_factory=list)
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)  # data derived once per loaded index
     _vector_index: VectorStoreIndex | None = None
 
     def vector_index(self) -> VectorStoreIndex | None:

@@ -102,6 +102,14 @@ def real_sample() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_bm25_index(real_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BM25-only index of the whole real corpus (about 10 s; no embedder)."""
+    index_dir = tmp_path_factory.mktemp("real-bm25-index")
+    build_index(real_corpus, index_dir, embedder=None, show_progress=False)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
 def minilm() -> str:
     return packaged_minilm_path()
 

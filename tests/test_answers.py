@@ -62,16 +62,33 @@ def test_offline_answer_is_grounded_and_cited() -> None:
     llm = make_llm("none")
     prompt = f"{CONTEXT}\nQUESTION: wired gamepad for pc"
     text = llm.complete(prompt).text
-    assert text.startswith("For “wired gamepad for pc”, the best match is **Fantech WGP13 Wired Gamepad** [1]")
+    assert text.startswith("The best match is **Fantech WGP13 Wired Gamepad** [1]")
     assert "৳ 1,350" in text and "4.5/5" in text and "[2]" in text and "no ratings yet" in text
-    assert "matches wired, gamepad" in text
     assert GroundingEvaluator().evaluate(query="q", response=text, contexts=[CONTEXT]).passing
     streamed = "".join(chunk.delta for chunk in llm.stream_complete(prompt))
     assert streamed == text
-    nothing = llm.complete(f"{format_context([])}\nQUESTION: flying carpet").text
-    assert "couldn't find" in nothing and "[" not in nothing
-    unrelated = llm.complete(f"{CONTEXT}\nQUESTION: refrigerator with ice maker").text
-    assert "couldn't find" in unrelated and "[" not in unrelated
+    nothing = llm.complete(f"{format_context([])}\nQUESTION: do you have a flying carpet?\nSEARCH: flying carpet").text
+    assert nothing.startswith("I couldn't find a product in the catalog that fits “flying carpet”") and "[" not in nothing
+    cheapest = llm.complete(f"{CONTEXT}\nQUESTION: what's the cheapest wired gamepad?").text
+    assert cheapest.startswith("The cheapest match is **Fantech")
+
+
+def test_offline_partial_answer_says_what_differs() -> None:
+    products = number_products([
+        _node("1", "HP 250 G8 15.6 inch Laptop", price=52000.0, rating=4.0, rating_count=3),
+        _node("2", "Lenovo IdeaPad 1 14 inch Laptop", price=48000.0),
+    ])
+    products[0].missing = ["17-inch"]
+    products[1].missing = ["17-inch", "Ryzen"]
+    context = format_context(products)
+    assert parse_context(context)[0]["misses"] == "17-inch"
+    answer = make_llm("none").complete(f"{context}\nQUESTION: a 17-inch laptop under 55,000 taka?\n"
+                                        "SEARCH: 17-inch laptop under 55,000 taka").text
+    assert answer.startswith("Nothing here has everything you asked for; the closest is **HP 250 G8 15.6 inch Laptop** "
+                             "[1]: ৳ 52,000, rated 4.0/5 (3 ratings). It lacks “17-inch”.")
+    assert "(lacks “17-inch” and “Ryzen”)" in answer
+    report = check_answer(answer, context)
+    assert not report.refused and report.citations == 2 and report.correct_amounts == report.amounts
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +104,7 @@ def engine_factory(demo_index_dir: Path):
 def test_chat_engine_answers_with_citations_and_sources(engine_factory) -> None:
     engine = engine_factory()
     response = engine.chat("fantech wired gamepad for pc")
-    assert response.response.startswith("For “fantech wired gamepad for pc”, the best match is **Fantech WGP13")
+    assert response.response.startswith("The best match is **Fantech WGP13")
     assert response.source_nodes[0].node.metadata["title"].startswith("Fantech WGP13")
     context = format_context(engine.last_turn.products)
     assert GroundingEvaluator().evaluate(query="q", response=response.response, contexts=[context]).passing
@@ -108,11 +125,37 @@ def test_follow_up_cheaper_is_condensed_with_a_price_ceiling(engine_factory) -> 
     assert engine.last_turn.standalone == "xbox wireless controller black"
 
 
+def test_a_new_question_is_a_new_search_and_a_follow_up_is_condensed(engine_factory) -> None:
+    engine = engine_factory()
+    engine.chat("Do you have an Xbox wireless controller?")
+    assert engine.last_turn.standalone == "Xbox wireless controller"
+    engine.chat("a smart watch for my kid with a sim card")  # names a product of its own: searched alone
+    assert engine.last_turn.standalone == "smart watch for kid with sim card"
+    assert engine.last_turn.products[0].title.startswith("Kids Smart Watch with SIM Card")
+    engine.chat("does it come in black?")
+    assert engine.last_turn.standalone == "smart watch for kid with sim card come in black"
+    filtered = engine_factory(filters=ProductFilters(max_price=3000))
+    filtered.chat("jamdani saree")
+    filtered.chat("smartwatch")  # settings filters stay, the last search does not
+    assert filtered.last_turn.standalone == "smartwatch" and filtered.last_turn.filters == {"max_price": 3000}
+    assert filtered.last_turn.products and all(p.price <= 3000 for p in filtered.last_turn.products)
+
+
+def test_nothing_fits_gives_the_generator_no_products(engine_factory) -> None:
+    engine = engine_factory()
+    response = engine.chat("Do you sell refrigerators with an ice maker?")
+    assert response.response.startswith("I couldn't find a product in the catalog that fits “refrigerators with ice maker”")
+    assert engine.last_turn.retrieved and not engine.last_turn.products and not response.source_nodes
+    partial = engine.chat("Do you have a double bowl kitchen sink, 40 inch?").response
+    assert partial.startswith("Nothing here has everything you asked for; the closest is **Double Bowl Kitchen Sink")
+    assert "It lacks “40 inch”." in partial
+
+
 def test_streaming_chat(engine_factory) -> None:
     engine = engine_factory()
     response = engine.stream_chat("jamdani saree")
     pieces = list(response.response_gen)
-    assert len(pieces) > 5 and "".join(pieces).startswith("For “jamdani saree”")
+    assert len(pieces) > 5 and "".join(pieces).startswith("The best match is **")
     for _ in range(200):  # the answer is written to memory by a background thread
         if len(engine.chat_history) == 2:
             break
@@ -141,7 +184,7 @@ def test_ask_command_prints_the_answer_and_the_cited_products(demo_index_dir: Pa
 
     assert main(["ask", "black slim jeans under 500 taka", "--index-dir", str(demo_index_dir), "--mode", "hybrid"]) == 0
     out = capsys.readouterr().out
-    assert "the best match is **Black Slim Jeans Budget Edition** [1]: ৳ 399" in out
+    assert "The best match is **Black Slim Jeans Budget Edition** [1]: ৳ 399" in out
     assert "[1] Black Slim Jeans Budget Edition | ৳ 399 | https://www.daraz.com.bd/products/" in out
     assert main(["ask", "x", "--index-dir", str(demo_index_dir), "--generator", "magic"]) == 2
 
@@ -163,4 +206,29 @@ def test_eval_answers_command(demo_index_dir: Path, tmp_path: Path, capsys: pyte
     assert summary["citation_validity"] == 1.0 and summary["price_accuracy"] == 1.0  # the offline answer is exact
     assert summary["cites_when_answerable"] == 1.0
     assert summary["refusal_accuracy"] == 1.0  # "refrigerator", "rtx 4090 laptop": nothing in the demo catalog fits
+    assert "first_cited_in_targets" not in summary  # the file has no target_ids
     assert len(report["answers"]) == 10 and all(a["first_token_s"] <= a["total_s"] for a in report["answers"])
+
+
+def test_eval_answers_reports_whether_the_first_cited_product_is_a_target(demo_index_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from daraz_llama.answers.evaluate import evaluate_answers, load_questions
+
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(json.dumps(q) for q in [
+        {"qid": "q1", "question": "Is there a kids smart watch with a SIM card?", "target_ids": ["700000915"]},
+        {"qid": "q2", "question": "black slim jeans under 500 taka", "target_ids": ["700000582"]},  # a gamepad id
+        {"qid": "q3", "question": "a refrigerator with ice maker", "answerable": False},
+    ]), encoding="utf-8")
+    retriever = build_retriever(load_index(demo_index_dir), mode="hybrid")
+    report = evaluate_answers(lambda: ProductChatEngine(retriever, make_llm("none")), load_questions(path),
+                              show_progress=False)
+    rows = {r["qid"]: r for r in report["answers"]}
+    assert rows["q1"]["first_cited"] == "700000915" and rows["q1"]["first_cited_in_targets"] is True
+    assert rows["q2"]["first_cited"] == "700000360" and rows["q2"]["first_cited_in_targets"] is False
+    assert rows["q3"]["first_cited_in_targets"] is None
+    assert report["summary"]["first_cited_in_targets"] == 0.5 and report["summary"]["target_retrieved"] == 0.5
+    path.write_text('{"qid": "q1", "question": "x", "target_ids": "700000915"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"questions.jsonl:1: .*target_ids must be a list"):
+        load_questions(path)

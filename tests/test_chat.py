@@ -63,7 +63,7 @@ def test_cards_follow_citation_order() -> None:
     card = card_props(products[0])
     assert card["price"] == "৳ 399 (was ৳ 550, -27%)" and card["rating"] == "no ratings yet"
     assert card_props(products[1])["price"] == "price not listed"
-    assert "| 2 | Watch | - | 4.5/5 (2 ratings) | 0.5000 | p2 |" in ranking_table(products)
+    assert "| 2 | Watch | - | 4.5/5 (2 ratings) | 0.5000 | - | p2 |" in ranking_table(products)
 
 
 def test_generator_errors_are_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daraz_llama.answers.chat_engine import SYSTEM_PROMPT
-from daraz_llama.answers.context import format_context, number_products
-from daraz_llama.answers.offline_llm import compose_answer
+from daraz_llama.answers.chat_engine import ProductChatEngine
+from daraz_llama.answers.offline_llm import CatalogAnswerLLM, compose_answer
 from daraz_llama.index import ProductIndex
 from daraz_llama.models import torch_device
 from daraz_llama.queries import QueryRecord
@@ -57,10 +56,10 @@ GENERATOR_PRESETS = {
 
 
 def sft_messages(question: str, index_retriever: Any, products: int = 5) -> list[dict[str, str]]:
-    """The chat the generator sees for ``question``, with the correct-by-construction answer last."""
-    numbered = number_products(index_retriever.retrieve(question)[:products])
-    system = SYSTEM_PROMPT.format(context=format_context(numbered))
-    user = f"QUESTION: {question}"
+    """The chat the generator sees for ``question`` (as the chat engine builds it: search, fit test,
+    numbered products), with the correct-by-construction answer last."""
+    engine = ProductChatEngine(index_retriever, CatalogAnswerLLM(), context_products=products)
+    system, user = (str(message.content) for message in engine.prepare(question)[0])
     return [{"role": "system", "content": system}, {"role": "user", "content": user},
             {"role": "assistant", "content": compose_answer(f"{system}\n{user}")}]
 

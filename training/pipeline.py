@@ -152,7 +152,7 @@ def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     data_dir = work / "data"
     (data_dir / f"sft-{size}.jsonl").write_text(
         "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
-    questions = [{"qid": e["qid"], "question": e["messages"][1]["content"].removeprefix("QUESTION: "),
+    questions = [{"qid": e["qid"], "question": e["messages"][1]["content"].splitlines()[0].removeprefix("QUESTION: "),
                   "answerable": "couldn't find" not in e["messages"][2]["content"]} for e in held_out]
     (data_dir / f"generator-eval-{size}.jsonl").write_text(
         "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions), encoding="utf-8")

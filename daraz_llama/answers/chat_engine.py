@@ -14,35 +14,78 @@ from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.schema import NodeWithScore
 
 from daraz_llama.answers.context import ContextProduct, format_context, number_products
+from daraz_llama.answers.fit import ProductFit, Requirements, TitleVocabulary, assess_all
+from daraz_llama.answers.shopper_query import (asked_about, is_comparison, is_follow_up, search_query, search_words,
+                                               wants_cheapest)
+from daraz_llama.index import ProductIndex
+from daraz_llama.postprocessor import product_id_of
 from daraz_llama.retriever import ProductRetriever, build_retriever
 
 SYSTEM_PROMPT = (
     "You are a shopping assistant for a Daraz store. Answer only from the numbered products below. "
     "Cite every product you mention as [n]. Never state a price, rating or spec that the cited product "
-    "does not list. If no product fits the question, say so plainly and cite nothing.\n\n{context}"
+    "does not list. A product with a 'misses' line lacks what it names: say so. If no product is listed, "
+    "say plainly that nothing in the catalog fits and cite nothing.\n\n{context}"
 )
-CHEAPER_RE = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|budget|kom dam\w*|sosta)\b", re.I)
-FOLLOW_UP_RE = re.compile(r"^(and |what about |how about |any |in |with |show me |only |also |ar )", re.I)
-FILLER_RE = re.compile(r"\b(is there|are there|a|an|one|ones|any|show me|what about|how about|please|only|also)\b"
-                       r"|[?!.]", re.I)
+CHEAPER_RE = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|kom dam\w*|sosta)\b", re.I)
+REFERENCE_RE = re.compile(r"\b(it|this|that|these|those|one|ones|them|same|oita|eita|eta|ota)\b", re.I)
 
 
 @dataclass
 class Turn:
-    """What the engine did for one message (the Chainlit app shows it)."""
+    """What the engine did for one message (the Chainlit app shows it).
+
+    ``retrieved``: what the search found, best fit first; ``products``: those handed to the
+    generator (none when nothing fits the requirements).
+    """
 
     message: str
     standalone: str
     products: list[ContextProduct]
     mode: str
     filters: dict[str, Any]
+    retrieved: list[ContextProduct]
+
+
+def title_vocabulary(index: ProductIndex) -> TitleVocabulary:
+    """The catalog's title words (computed once per loaded index)."""
+    if "title_vocabulary" not in index.cache:
+        titles = {n.metadata.get("product_id"): str(n.metadata.get("title", "")) for n in index.docstore.docs.values()}
+        index.cache["title_vocabulary"] = TitleVocabulary.from_titles(titles.values())
+    return index.cache["title_vocabulary"]
+
+
+def _fit_text(product: ContextProduct, node: NodeWithScore) -> str:
+    fields = (product.title, product.brand, product.category, product.colors, product.sizes, node.node.get_content())
+    return " ".join(str(value) for value in fields if value)
+
+
+def order_by_fit(products: list[ContextProduct], fits: list[ProductFit], cheapest: bool = False
+                 ) -> list[tuple[ContextProduct, ProductFit]]:
+    """Products that miss the fewest names, models, measures and budget first (retrieval order within a tie);
+    asked for the cheapest, the cheapest of the best-fitting ones leads."""
+    def key(pair: tuple[ContextProduct, ProductFit]) -> tuple[int, int, bool]:
+        fit = pair[1]
+        return len(fit.missing_identity), len(fit.missing), not fit.fits
+
+    ranked = sorted(zip(products, fits), key=key)
+    if cheapest and ranked:
+        best = [pair for pair in ranked if key(pair) == key(ranked[0]) and pair[0].price is not None]
+        if best:
+            lead = min(best, key=lambda pair: pair[0].price or 0.0)
+            ranked.remove(lead)
+            ranked.insert(0, lead)
+    return ranked
 
 
 class ProductChatEngine(BaseChatEngine):
     """Chat over the catalog with any LlamaIndex ``LLM``; answers cite products as [1], [2] …
 
-    Follow-ups ("is there a cheaper one?", "in black?") are condensed with the previous turn into a
-    standalone search: "cheaper" becomes a price ceiling below the last best match.
+    Each message becomes a search (question words stripped); follow-ups ("is there a cheaper one?",
+    "in black?") are condensed with the previous search ("cheaper" becomes a price ceiling below the
+    last best match). The products found are checked against what the shopper asked for
+    (:mod:`daraz_llama.answers.fit`): the best fit leads, a partial match carries what it misses, and
+    when nothing fits the generator gets no products.
     """
 
     def __init__(self, retriever: ProductRetriever, llm: LLM, context_products: int = 5,
@@ -52,6 +95,7 @@ class ProductChatEngine(BaseChatEngine):
         self.context_products = context_products
         self.memory = memory or ChatMemoryBuffer.from_defaults(token_limit=3000)
         self.last_turn: Turn | None = None
+        self.vocabulary = title_vocabulary(retriever.index)
 
     @property
     def chat_history(self) -> list[ChatMessage]:
@@ -62,49 +106,73 @@ class ProductChatEngine(BaseChatEngine):
         self.last_turn = None
 
     def condense(self, message: str) -> tuple[str, dict[str, Any]]:
-        """The standalone search for ``message`` and extra filters implied by the conversation."""
+        """The standalone search for ``message`` and extra filters implied by the conversation.
+
+        A new question is searched on its own (question words stripped); a follow-up ("cheaper?",
+        "in black?", "oita koto?") adds its words to the previous search, and "cheaper" becomes a
+        price ceiling below the last best match.
+        """
+        search = search_query(message)
         previous = self.last_turn
-        if previous is None:
-            return message, {}
+        if previous is None or not is_follow_up(message):
+            return search, {}
         extra: dict[str, Any] = {}
         cheaper = CHEAPER_RE.search(message)
-        if cheaper and previous.products and previous.products[0].price:
-            extra["max_price"] = previous.products[0].price - 1
-        rest = " ".join(FILLER_RE.sub(" ", CHEAPER_RE.sub(" ", message)).split())
-        if cheaper or FOLLOW_UP_RE.match(message) or len(message.split()) <= 3:
-            rest = re.sub(r"^(and|in|with)\s+", "", rest, flags=re.I)
-            return " ".join(f"{previous.standalone} {rest}".split()), extra
-        return message, {}
+        lead = (previous.products or previous.retrieved or [None])[0]
+        if cheaper and lead is not None and lead.price:
+            extra["max_price"] = lead.price - 1
+        rest = REFERENCE_RE.sub(" ", CHEAPER_RE.sub(" ", search_words(message)))
+        return " ".join(f"{previous.standalone} {rest}".split()), extra
 
-    def _retrieve(self, message: str) -> tuple[str, list[NodeWithScore], ProductRetriever]:
-        standalone, extra = self.condense(message)
+    def _retrieve(self, standalone: str, extra: dict[str, Any]) -> tuple[list[NodeWithScore], ProductRetriever]:
         retriever = self.retriever
         if extra:
             filters = replace(retriever.config.filters, **extra)
             retriever = build_retriever(retriever.index, retriever.config, filters=filters)
-        nodes = retriever.retrieve(standalone)[: self.context_products]
-        return standalone, nodes, retriever
+        return retriever.retrieve(standalone), retriever
 
-    def _messages(self, standalone: str, products: list[ContextProduct]) -> list[ChatMessage]:
-        return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT.format(context=format_context(products))),
-                ChatMessage(role=MessageRole.USER, content=f"QUESTION: {standalone}")]
-
-    def _prepare(self, message: str) -> tuple[list[ChatMessage], list[NodeWithScore]]:
-        standalone, nodes, retriever = self._retrieve(message)
+    def _select(self, message: str, standalone: str, nodes: list[NodeWithScore]
+                ) -> tuple[list[ContextProduct], list[ContextProduct]]:
+        """All retrieved products, best fit first, and those the generator gets (none when nothing fits)."""
+        requirements = Requirements.from_search(standalone, self.vocabulary, cheapest=wants_cheapest(message),
+                                                comparison=is_comparison(message), message=message,
+                                                asked=asked_about(message))
         products = number_products(nodes)
-        self.last_turn = Turn(message, standalone, products, retriever.mode, retriever.last_filters.as_dict())
+        fits = assess_all(requirements, [p.title for p in products], [_fit_text(p, n) for p, n in zip(products, nodes)],
+                          [p.price for p in products])
+        ranked = order_by_fit(products, fits, requirements.cheapest)
+        retrieved = [replace(product, number=i, missing=fit.missing_identity + fit.missing) for i, (product, fit)
+                     in enumerate(ranked, start=1)]
+        fitting = bool(ranked) and ranked[0][1].fits
+        return retrieved, retrieved[: self.context_products] if fitting else []
+
+    def _messages(self, message: str, standalone: str, products: list[ContextProduct]) -> list[ChatMessage]:
+        question = f"QUESTION: {' '.join(message.split())}\nSEARCH: {standalone}"
+        return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT.format(context=format_context(products))),
+                ChatMessage(role=MessageRole.USER, content=question)]
+
+    def prepare(self, message: str) -> tuple[list[ChatMessage], list[NodeWithScore]]:
+        """Search for ``message`` and return the generator's messages and the products given to it
+        (recorded as :attr:`last_turn` and in memory)."""
+        standalone, extra = self.condense(message)
+        nodes, retriever = self._retrieve(standalone, extra)
+        retrieved, products = self._select(message, standalone, nodes)
+        by_id = {product_id_of(n): n for n in nodes}
+        sources = [by_id[p.product_id] for p in products if p.product_id in by_id]
+        self.last_turn = Turn(message, standalone, products, retriever.mode, retriever.last_filters.as_dict(),
+                              retrieved)
         self.memory.put(ChatMessage(role=MessageRole.USER, content=message))
-        return self._messages(standalone, products), nodes
+        return self._messages(message, standalone, products), sources
 
     def chat(self, message: str, chat_history: list[ChatMessage] | None = None) -> AgentChatResponse:
-        messages, nodes = self._prepare(message)
+        messages, nodes = self.prepare(message)
         answer = self.llm.chat(messages).message.content or ""
         self.memory.put(ChatMessage(role=MessageRole.ASSISTANT, content=answer))
         return AgentChatResponse(response=answer, source_nodes=nodes)
 
     def stream_chat(self, message: str, chat_history: list[ChatMessage] | None = None
                     ) -> StreamingAgentChatResponse:
-        messages, nodes = self._prepare(message)
+        messages, nodes = self.prepare(message)
 
         def tokens() -> ChatResponseGen:
             text = ""

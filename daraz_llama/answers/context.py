@@ -33,6 +33,7 @@ class ContextProduct:
     image_url: str | None = None
     about: str = ""
     score: float | None = None
+    missing: list[str] = field(default_factory=list)  # what the shopper asked for that this product lacks
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -84,6 +85,8 @@ def format_context(products: list[ContextProduct]) -> str:
         lines.append("    " + " | ".join(facts))
         if p.about:
             lines.append(f"    about: {p.about}")
+        if p.missing:
+            lines.append(f"    misses: {'; '.join(p.missing)}")
     return "\n".join(lines)
 
 
@@ -96,8 +99,9 @@ def parse_context(text: str) -> list[dict[str, str]]:
             products.append({"number": block.group(1), "title": block.group(2).strip()})
         elif products and line.startswith("    "):
             body = line.strip()
-            if body.startswith("about: "):
-                products[-1]["about"] = body[len("about: "):]
+            if body.startswith(("about: ", "misses: ")):
+                key, _, value = body.partition(": ")
+                products[-1][key] = value
                 continue
             for fact in body.split(" | "):
                 key, _, value = fact.partition(": ")

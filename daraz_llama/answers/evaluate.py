@@ -14,8 +14,8 @@ from llama_index.core.llms import LLM
 from llama_index.core.utils import get_tqdm_iterable
 
 from daraz_llama.answers.chat_engine import ProductChatEngine
-from daraz_llama.answers.context import format_context
-from daraz_llama.answers.grounding import GroundingEvaluator, check_answer
+from daraz_llama.answers.context import ContextProduct, format_context
+from daraz_llama.answers.grounding import CITATION_RE, GroundingEvaluator, check_answer
 
 
 @dataclass
@@ -23,17 +23,23 @@ class Question:
     qid: str
     question: str
     answerable: bool = True
+    target_ids: tuple[str, ...] = ()  # the products a right answer names first (optional)
 
 
 def load_questions(path: str | Path) -> list[Question]:
-    """JSON Lines of ``{"qid", "question", "answerable"}`` (``answerable`` defaults to true)."""
+    """JSON Lines of ``{"qid", "question", "answerable", "target_ids"}`` (``answerable`` defaults to true,
+    ``target_ids`` to none)."""
     questions = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
-            questions.append(Question(str(raw["qid"]), str(raw["question"]), bool(raw.get("answerable", True))))
+            targets = raw.get("target_ids", [])
+            if not isinstance(targets, list):
+                raise TypeError("target_ids must be a list of product ids")
+            questions.append(Question(str(raw["qid"]), str(raw["question"]), bool(raw.get("answerable", True)),
+                                      tuple(str(t) for t in targets)))
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{path}:{number}: not a question record ({err})") from err
     return questions
@@ -63,7 +69,12 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
         result = evaluator.evaluate(query=q.question, response=answer, contexts=[context],
                                     expect_refusal=not q.answerable)
         report = check_answer(answer, context)
+        cited_first = first_cited_product(answer, engine.last_turn.products)
         rows.append({"qid": q.qid, "answerable": q.answerable, "answer": answer, "passing": result.passing,
+                     "search": engine.last_turn.standalone, "first_cited": cited_first,
+                     "first_cited_in_targets": cited_first in q.target_ids if q.target_ids else None,
+                     "target_retrieved": (any(p.product_id in q.target_ids for p in engine.last_turn.retrieved)
+                                          if q.target_ids else None),
                      "feedback": result.feedback, "citations": report.citations,
                      "valid_citations": report.valid_citations, "amounts": report.amounts,
                      "correct_amounts": report.correct_amounts, "refused": report.refused,
@@ -87,6 +98,7 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
                              if unanswerable else None),
         "cites_when_answerable": (sum(r["citations"] > 0 and not r["refused"] for r in answerable) / len(answerable)
                                   if answerable else None),
+        **_target_shares(answerable),
         "first_token_p50_s": statistics.median(r["first_token_s"] for r in rows) if rows else None,
         "answer_p50_s": statistics.median(r["total_s"] for r in rows) if rows else None,
         "pieces_per_s": (sum(r["pieces"] for r in rows) / sum(r["total_s"] for r in rows)) if rows else None,
@@ -96,3 +108,21 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
         summary["judge_faithfulness"] = sum(r["faithful"] for r in judged) / len(judged)
         summary["judge_relevancy"] = sum(r["relevant"] for r in judged) / len(judged)
     return {"summary": summary, "answers": rows}
+
+
+def first_cited_product(answer: str, products: list[ContextProduct]) -> str | None:
+    """The product id of the first valid citation [n] in ``answer``."""
+    by_number = {p.number: p.product_id for p in products}
+    for number in CITATION_RE.findall(answer):
+        if int(number) in by_number:
+            return by_number[int(number)]
+    return None
+
+
+def _target_shares(answerable: list[dict[str, Any]]) -> dict[str, float]:
+    """Over answerable questions with ``target_ids``: the first cited product is a target; a target was retrieved."""
+    with_targets = [r for r in answerable if r["first_cited_in_targets"] is not None]
+    if not with_targets:
+        return {}
+    return {"first_cited_in_targets": sum(r["first_cited_in_targets"] for r in with_targets) / len(with_targets),
+            "target_retrieved": sum(r["target_retrieved"] for r in with_targets) / len(with_targets)}

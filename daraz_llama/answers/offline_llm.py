@@ -14,40 +14,13 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
 from daraz_llama.answers.context import CONTEXT_HEADER, parse_context
+from daraz_llama.answers.shopper_query import wants_cheapest
 
 QUESTION_RE = re.compile(r"QUESTION:\s*(.+?)\s*$", re.MULTILINE)
-WORD_RE = re.compile(r"[\w\u0980-\u09FF]+", re.UNICODE)
-STOPWORDS = {"a", "an", "the", "for", "with", "and", "or", "of", "in", "to", "on", "i", "me", "my", "want", "need",
-             "is", "are", "there", "any", "some", "show", "find", "which", "what", "best", "good", "one", "ones",
-             "please", "under", "below", "taka", "tk", "cheap", "cheaper", "that", "this", "it", "do", "you", "have"}
+SEARCH_RE = re.compile(r"SEARCH:\s*(.+?)\s*$", re.MULTILINE)
 MAX_LISTED = 3
-MIN_COVERAGE = 0.5  # share of the question's words the best products must contain to count as a fit
-NO_MATCH = ("I couldn't find a product in the catalog that fits “{question}”. "
+NO_MATCH = ("I couldn't find a product in the catalog that fits “{search}”. "
             "Try other words, fewer details or a wider price range.")
-
-
-def _stem(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") else word
-
-
-def _wanted(question: str) -> list[str]:
-    """The question's content words."""
-    return list(dict.fromkeys(w for w in WORD_RE.findall(question.lower()) if w not in STOPWORDS and not w.isdigit()))
-
-
-def _reasons(question: str, product: dict[str, str]) -> list[str]:
-    """The question's words that the product's title, brand, category, colours or text contain."""
-    haystack = " ".join(product.get(k, "") for k in ("title", "brand", "category", "colors", "sizes", "about")).lower()
-    found = {_stem(w) for w in WORD_RE.findall(haystack)}
-    return [w for w in _wanted(question) if _stem(w) in found]
-
-
-def fits(question: str, products: list[dict[str, str]]) -> bool:
-    """Whether any product matches at least half of the question's content words (else nothing fits)."""
-    wanted = _wanted(question)
-    if not wanted:
-        return bool(products)
-    return any(len(_reasons(question, p)) >= MIN_COVERAGE * len(wanted) for p in products)
 
 
 def _line(product: dict[str, str]) -> str:
@@ -57,26 +30,36 @@ def _line(product: dict[str, str]) -> str:
     return f"**{product['title']}** [{product['number']}]: {', '.join(facts)}"
 
 
+def _lacks(product: dict[str, str]) -> str:
+    """ “15-inch” and “under ৳ 55,000” (quoted: the shopper's words, not claims about the product)."""
+    missing = [f"“{m}”" for m in product.get("misses", "").split("; ") if m]
+    return " and ".join(missing)
+
+
 def compose_answer(prompt: str) -> str:
-    """The offline answer for a generator prompt."""
-    match = QUESTION_RE.search(prompt)
-    question = match.group(1).strip() if match else prompt.strip().splitlines()[-1]
+    """The offline answer for a generator prompt: the first product leads (the chat engine puts the
+    best fit first and lists none when nothing fits); a product with a ``misses`` line is a partial match."""
+    question = QUESTION_RE.search(prompt)
+    search = SEARCH_RE.search(prompt) or question
+    asked = search.group(1).strip() if search else prompt.strip().splitlines()[-1]
     context = prompt[prompt.find(CONTEXT_HEADER):] if CONTEXT_HEADER in prompt else ""
     products = parse_context(context)
-    if not products or not fits(question, products[:MAX_LISTED]):
-        return NO_MATCH.format(question=question)
+    if not products:
+        return NO_MATCH.format(search=asked)
     best, others = products[0], products[1:MAX_LISTED]
-    parts = [f"For “{question}”, the best match is {_line(best)}."]
-    reasons = _reasons(question, best)
-    brand = best.get("brand") if (best.get("brand") or "").lower() not in {"no brand", ""} else None
-    if brand or best.get("category"):
-        about = ", ".join(v for v in (brand, best.get("category")) if v)
-        parts.append(f"It is from {about}" + (f", and matches {', '.join(reasons)}." if reasons else "."))
+    if best.get("misses"):
+        parts = [f"Nothing here has everything you asked for; the closest is {_line(best)}. "
+                 f"It lacks {_lacks(best)}."]
+    else:
+        cheapest = wants_cheapest(question.group(1)) if question else False
+        parts = [f"The {'cheapest' if cheapest else 'best'} match is {_line(best)}."]
+        brand = best.get("brand") if (best.get("brand") or "").lower() not in {"no brand", ""} else None
+        if brand or best.get("category"):
+            parts.append(f"It is from {', '.join(v for v in (brand, best.get('category')) if v)}.")
     if others:
         parts.append("Also worth a look:")
         for product in others:
-            why = _reasons(question, product)
-            parts.append(f"- {_line(product)}" + (f" (matches {', '.join(why)})" if why else ""))
+            parts.append(f"- {_line(product)}" + (f" (lacks {_lacks(product)})" if product.get("misses") else ""))
     return "\n".join(parts)
 
 

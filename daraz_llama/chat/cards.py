@@ -31,12 +31,14 @@ def card_props(product: ContextProduct) -> dict[str, Any]:
 
 
 def ranking_table(products: list[ContextProduct]) -> str:
-    """Markdown table of the ranked products with their scores (the retrieval step's output)."""
+    """Markdown table of the ranked products with their scores and what each lacks (the retrieval step's output)."""
     if not products:
         return "No product matched."
-    rows = ["| # | product | price | rating | score | id |", "|---|---|---|---|---|---|"]
+    rows = ["| # | product | price | rating | score | misses | id |", "|---|---|---|---|---|---|---|"]
     for p in products:
         title = p.title.replace("|", "/")
         score = f"{p.score:.4f}" if p.score is not None else "-"
-        rows.append(f"| {p.number} | {title} | {price_text(p) or '-'} | {rating_text(p)} | {score} | {p.product_id} |")
+        misses = "; ".join(p.missing).replace("|", "/") or "-"
+        rows.append(f"| {p.number} | {title} | {price_text(p) or '-'} | {rating_text(p)} | {score} | {misses} "
+                    f"| {p.product_id} |")
     return "\n".join(rows)
