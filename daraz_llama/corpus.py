@@ -6,6 +6,7 @@ nothing is dropped silently, and one bad block never takes the rest down.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -13,15 +14,20 @@ from pathlib import Path
 
 from daraz_llama.text import normalise_text
 
-START_RE = re.compile(r"^<!--\s*DOC:START\b(?P<attrs>.*?)-->\s*$")
-END_RE = re.compile(r"^<!--\s*DOC:END\s*-->\s*$")
-ID_RE = re.compile(r"\bid=(?P<id>[^\s>]+)")
-CATEGORY_RE = re.compile(r"\bcategory=(?P<category>.*?)\s*$")
-FIELD_RE = re.compile(r"^\*\*(?P<key>[^*]+?):\*\*\s*(?P<value>.*?)\s*$")
-MONEY_RE = re.compile(r"([0-9][0-9,]*(?:\.[0-9]+)?)")
-RATING_RE = re.compile(r"(?P<avg>[0-9.]+)\s*/\s*5\s*\((?P<count>[0-9,]+)\s+ratings?\)")
-SOLD_RE = re.compile(r"^(?P<num>[0-9.]+)(?P<unit>[KkMm]?)\s+sold$")
-LINK_RE = re.compile(r"\s*\[[^\]]*\]\((?P<url>[^)]*)\)")
+# Every pattern here sees corpus text: each is linear in the line's length (no two runs of one character
+# class next to each other, no lazy group followed by a run); values are stripped in Python instead.
+START_RE = re.compile(r"^<!--[ \t]*DOC:START\b(?P<attrs>.*)-->$")
+END_RE = re.compile(r"^<!--[ \t]*DOC:END[ \t]*-->$")
+ID_RE = re.compile(r"(?:^|\s)id=(?P<id>[^\s>]+)")
+CATEGORY_RE = re.compile(r"(?:^|\s)category=(?P<category>(?:(?!\sid=)[^>])*)")
+FIELD_RE = re.compile(r"^\*\*(?P<key>[^*]{1,80}):\*\*(?P<value>.*)$")
+MONEY_RE = re.compile(r"(?:(?:৳|tk\.?|bdt|taka)[ \t]*)?(?P<num>[0-9]{1,3}(?:,[0-9]{2,3})+|[0-9]{1,15})(?P<frac>\.[0-9]{1,4})?"
+                      r"[ \t]*(?:৳|tk\.?|bdt|taka|/-)?", re.IGNORECASE)
+RATING_RE = re.compile(r"(?P<avg>[0-9]{1,2}(?:\.[0-9]{1,3})?)[ \t]*/[ \t]*5[ \t]*\((?P<count>[0-9][0-9,]{0,14})[ \t]+ratings?\)")
+SOLD_RE = re.compile(r"(?<![0-9.])(?P<num>[0-9]{1,9}(?:\.[0-9]{1,3})?)(?P<unit>[KkMm]?)[ \t]+sold")
+LINK_RE = re.compile(r"\[[^\[\]]*\]\((?P<url>[^()\s]*)\)")
+BANGLA_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+MAX_PRICE = 1e9  # taka; a larger "price" is a broken value, not a product
 
 # Sections whose body is a list of "- " lines (or, for Description, free text).
 LIST_SECTIONS = {"Variants (sample)", "Delivery Options", "Return & Warranty", "Images (sample)"}
@@ -91,19 +97,48 @@ class CorpusError(Exception):
     """The corpus cannot be read at all (missing file, no products)."""
 
 
+class FieldError(ValueError):
+    """A field value that cannot be read; the product is kept without it and the problem reported."""
+
+
 def parse_money(value: str) -> float | None:
-    """``"৳ 1,200"`` → ``1200.0``; ``None`` when no number is present."""
-    match = MONEY_RE.search(value)
-    return float(match.group(1).replace(",", "")) if match else None
+    """``"৳ 1,200"`` (or Bangla digits, ``"৳ ১,২০০"``) → ``1200.0``; ``None`` for a value without digits.
+
+    Raises :class:`FieldError` for anything else: a sign, an exponent, several dots, stray commas, a huge number.
+    """
+    text = value.strip().translate(BANGLA_DIGITS)
+    if not any(c.isdigit() for c in text):  # empty, "n/a": no price listed
+        return None
+    match = MONEY_RE.fullmatch(text)
+    if not match:
+        raise FieldError(f"not a taka amount: {value.strip()[:40]!r}")
+    amount = float(match.group("num").replace(",", "") + (match.group("frac") or ""))
+    if amount > MAX_PRICE:
+        raise FieldError(f"amount {amount:,.0f} is too large to be a price")
+    return amount
 
 
 def parse_sold(value: str) -> int | None:
-    """``"1.2K sold"`` → ``1200``; ``None`` when ``value`` is not a sales count."""
-    match = SOLD_RE.match(value.strip())
-    if not match:
+    """``"1.2K sold"`` → ``1200``; ``None`` when ``value`` is not a sales count (e.g. a seller location)."""
+    text = value.strip()
+    if not text.lower().endswith("sold"):
         return None
+    match = SOLD_RE.fullmatch(text)
+    if not match:
+        raise FieldError(f"not a sales count: {text[:40]!r}")
     scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group("unit").lower()]
     return round(float(match.group("num")) * scale)
+
+
+def parse_rating(value: str) -> tuple[float | None, int | None]:
+    """``"4.5/5 (12 ratings)"`` → ``(4.5, 12)``; ``"0.0/5 (0 ratings)"`` → ``(None, 0)``: nobody rated it."""
+    match = RATING_RE.fullmatch(value.strip())
+    if not match:
+        raise FieldError(f"not a rating like '4.5/5 (12 ratings)': {value.strip()[:40]!r}")
+    average, count = float(match.group("avg")), int(match.group("count").replace(",", ""))
+    if not 0 <= average <= 5:
+        raise FieldError(f"rating {average} is not between 0 and 5")
+    return (average if count > 0 else None), count
 
 
 def _split_list(value: str) -> list[str]:
@@ -111,14 +146,25 @@ def _split_list(value: str) -> list[str]:
 
 
 class _BlockParser:
-    """Turns the lines of one block into a :class:`Product` (or raises ``ValueError``)."""
+    """Turns the lines of one block into a :class:`Product` (``finish`` raises ``ValueError`` for a block
+    that cannot be one); a field it cannot read is left out and noted in ``field_problems``."""
 
     def __init__(self, product_id: str, category: str | None, start_line: int) -> None:
         self.product = Product(product_id=product_id, title="", category=category or "", line=start_line)
         self.section: str | None = None
         self.description: list[str] = []
+        self.block_error: str | None = None
+        self.field_problems: list[tuple[int, str]] = []
 
-    def feed(self, line: str) -> None:
+    def feed(self, line: str, number: int) -> None:
+        try:
+            self._feed(line)
+        except FieldError as err:
+            self.field_problems.append((number, str(err)))
+        except ValueError as err:
+            self.block_error = self.block_error or f"line {number}: {err}"
+
+    def _feed(self, line: str) -> None:
         stripped = line.strip()
         if self.section == "Description":
             if stripped.startswith("**Images (sample):**"):
@@ -133,7 +179,7 @@ class _BlockParser:
             return
         match = FIELD_RE.match(stripped)
         if match:
-            self._field(match.group("key").strip(), match.group("value"))
+            self._field(match.group("key").strip(), match.group("value").strip())
             return
         if stripped.startswith("- ") and self.section:
             self._list_item(stripped[2:].strip())
@@ -164,14 +210,13 @@ class _BlockParser:
         elif key == "Original":
             p.original_price = parse_money(value)
         elif key == "Discount":
-            digits = re.sub(r"[^0-9]", "", value)
-            p.discount_pct = int(digits) if digits else None
+            digits = re.fullmatch(r"-?[ \t]*([0-9]{1,3})[ \t]*%", value)
+            if value and not digits:
+                raise FieldError(f"not a discount like '-18%': {value[:40]!r}")
+            p.discount_pct = int(digits.group(1)) if digits else None
         elif key == "Rating":
-            match = RATING_RE.search(value)
-            if match:
-                p.rating_count = int(match.group("count").replace(",", ""))
-                # "0.0/5 (0 ratings)" means nobody rated it, not a score of zero.
-                p.rating = float(match.group("avg")) if p.rating_count > 0 else None
+            if value:
+                p.rating, p.rating_count = parse_rating(value)
         elif key == "Colors":
             p.colors = _split_list(value)
         elif key == "Sizes":
@@ -198,6 +243,8 @@ class _BlockParser:
 
     def finish(self) -> Product:
         p = self.product
+        if self.block_error:
+            raise ValueError(self.block_error)
         if not p.title:
             raise ValueError("no '## <title>' line")
         if not p.category:
@@ -208,7 +255,10 @@ class _BlockParser:
 
 
 def decode_lines(raw: bytes) -> tuple[list[str], set[int]]:
-    """Split ``raw`` into lines decoded as UTF-8; also return the 1-based numbers of undecodable lines."""
+    """Split ``raw`` into lines decoded as UTF-8 (UTF-16 when it starts with a UTF-16 byte-order mark);
+    also return the 1-based numbers of undecodable lines."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16", errors="replace").splitlines(), set()
     try:
         return raw.decode("utf-8").splitlines(), set()
     except UnicodeDecodeError:
@@ -253,6 +303,8 @@ def parse_corpus_text(lines: list[str], source: str, bad_lines: frozenset[int] |
         else:
             seen[pid] = block_start
             products.append(product)
+            problems.extend(ParseProblem(source, line, f"{message}: field left out", pid, skipped=False)
+                            for line, message in block.field_problems)
         block = None
 
     for number, raw_line in enumerate(lines, start=1):
@@ -270,13 +322,14 @@ def parse_corpus_text(lines: list[str], source: str, bad_lines: frozenset[int] |
             attrs = start.group("attrs")
             id_match = ID_RE.search(attrs)
             cat_match = CATEGORY_RE.search(attrs)
-            block_start, block_body, block_bad = number, 0, []
+            category = cat_match.group("category").strip() if cat_match else None
+            block_start, block_body, block_bad = number, 0, [number] if number in bad_lines else []
             if not id_match:
                 problems.append(ParseProblem(source, number, "DOC:START marker has no id=", None))
                 in_idless_block = True
                 continue
             in_idless_block = False
-            block = _BlockParser(id_match.group("id"), cat_match.group("category") if cat_match else None, number)
+            block = _BlockParser(id_match.group("id"), category or None, number)
             continue
         if END_RE.match(line.strip()):
             if block is not None:
@@ -291,7 +344,7 @@ def parse_corpus_text(lines: list[str], source: str, bad_lines: frozenset[int] |
             block_bad.append(number)
         if line.strip() and line.strip() != "---":
             block_body += 1
-        block.feed(line)
+        block.feed(line, number)
     if block is not None:
         problems.append(ParseProblem(source, block_start, "block has no DOC:END before the end of the file",
                                      block.product.product_id))

@@ -11,6 +11,7 @@ interrupted build leaves the last good index in place.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -18,9 +19,10 @@ import os
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import Stemmer
 import faiss
@@ -31,16 +33,17 @@ from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama import __version__
-from daraz_llama.corpus import CorpusError, ParseProblem, file_sha256
+from daraz_llama.corpus import CorpusError, ParseProblem, ParseResult, file_sha256, parse_corpus
 from daraz_llama.faiss_store import FilterableFaissVectorStore
 from daraz_llama.models import load_embedder, model_id, resolve_model_name
 from daraz_llama.node_parser import ProductNodeParser
-from daraz_llama.reader import DarazCorpusReader
+from daraz_llama.reader import product_to_document
 
 logger = logging.getLogger(__name__)
 
 INDEX_FORMAT = 1
 CURRENT_FILE = "CURRENT"
+LOCK_FILE = ".build.lock"
 BM25_LANGUAGE = "en"
 # Per-chunk fields kept in chunks.json for fast filtering without loading every node.
 CATALOG_FIELDS = ("product_id", "category", "brand", "price", "rating")
@@ -59,6 +62,14 @@ class IndexNotFoundError(ProductIndexError):
 
 class StaleIndexError(ProductIndexError):
     """The index was built from another corpus, model or chunking than asked for."""
+
+
+class DamagedIndexError(ProductIndexError):
+    """A file of the index is truncated, corrupt or missing."""
+
+
+class IndexWriteError(ProductIndexError):
+    """The index folder cannot be written."""
 
 
 @dataclass
@@ -150,24 +161,56 @@ def _reusable_vectors(index_dir: Path | None) -> dict[str, np.ndarray]:
     return {c["key"]: vectors[row_of[c["id"]]] for c in chunks if c["id"] in row_of}
 
 
+@contextmanager
+def build_lock(index_dir: str | Path) -> Iterator[None]:
+    """Hold ``index_dir``'s build lock: one builder at a time; another one waits, and says so."""
+    index_dir = Path(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / LOCK_FILE, "a+b")  # noqa: SIM115 - closed below
+    except OSError as err:
+        raise IndexWriteError(f"cannot write the index in {index_dir}: {err.strerror or err}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.warning("another build of %s is running: waiting for it to finish", index_dir)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build_index(
     corpus: str | Path,
     index_dir: str | Path | None = None,
     embedder: str | None = None,
     parser: ProductNodeParser | None = None,
     show_progress: bool = True,
+    parsed: ParseResult | None = None,
 ) -> ProductIndex:
     """Parse ``corpus``, chunk it, embed what is new and index it; persist to ``index_dir`` if given.
 
     ``embedder`` is a sentence-transformers name or folder, or None for a BM25-only index.
     Vectors of unchanged chunks are taken from the existing index in ``index_dir``.
+    ``parsed``: the corpus already parsed (it is not parsed again). Builds into one ``index_dir`` take
+    turns (:func:`build_lock`), so each one reuses the vectors of the one before.
     """
+    if index_dir is None:
+        return _build_index(corpus, None, embedder, parser, show_progress, parsed)
+    with build_lock(index_dir):
+        return _build_index(corpus, index_dir, embedder, parser, show_progress, parsed)
+
+
+def _build_index(corpus: str | Path, index_dir: str | Path | None, embedder: str | None,
+                 parser: ProductNodeParser | None, show_progress: bool, parsed: ParseResult | None) -> ProductIndex:
     started = time.perf_counter()
     parser = parser or ProductNodeParser()
-    reader = DarazCorpusReader()
-    documents = reader.load_data(corpus)
+    parsed = parsed or parse_corpus(corpus)
+    documents = [product_to_document(product) for product in parsed.products]
     if not documents:
-        raise CorpusError(f"{corpus}: no product could be parsed ({len(reader.problems)} problems)")
+        raise CorpusError(f"{corpus}: no product could be parsed ({len(parsed.problems)} problems)")
     nodes: list[TextNode] = parser.get_nodes_from_documents(documents, show_progress=show_progress)
     embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
@@ -204,7 +247,7 @@ def build_index(
         **_settings(parser),
         "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
         "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d} if vector_index else None,
-        "counts": {"products": len(documents), "chunks": len(nodes), "problems": len(reader.problems),
+        "counts": {"products": len(documents), "chunks": len(nodes), "problems": len(parsed.problems),
                    "embedded": len(nodes) - reused, "reused_vectors": reused},
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(time.perf_counter() - started, 2),
@@ -215,7 +258,7 @@ def build_index(
         bm25=bm25,
         docstore=docstore,
         storage=vector_index.storage_context if vector_index else None,
-        problems=reader.problems,
+        problems=parsed.problems,
         _vector_index=vector_index,
     )
     if index_dir is not None:
@@ -224,50 +267,85 @@ def build_index(
 
 
 def persist_index(index: ProductIndex, index_dir: str | Path) -> Path:
-    """Write ``index`` as a new version of ``index_dir`` and make it the live one; return its folder."""
+    """Write ``index`` as a new version of ``index_dir`` and make it the live one; return its folder.
+
+    Call it holding :func:`build_lock`. The version that was live until now is kept (a reader may be
+    loading it); older ones and folders of builds that died half-way are removed.
+    """
     index_dir = Path(index_dir)
     versions = index_dir / "versions"
     name = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
     tmp = versions / f".{name}.partial"
-    tmp.mkdir(parents=True)
-    if index.storage is not None:
-        index.storage.persist(persist_dir=str(tmp))
-    else:
-        index.docstore.persist(str(tmp / "docstore.json"))
-    index.bm25.persist(str(tmp / "bm25"))
-    (tmp / "chunks.json").write_text(json.dumps(index.chunks, ensure_ascii=False), encoding="utf-8")
-    (tmp / "problems.json").write_text(json.dumps([p.__dict__ for p in index.problems], ensure_ascii=False),
-                                       encoding="utf-8")
-    (tmp / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    previous = current_version_dir(index_dir)
+    try:
+        tmp.mkdir(parents=True)
+        _write_version(index, tmp)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise IndexWriteError(f"cannot write the index in {index_dir}: {err.strerror or err}") from None
     final = versions / name
     tmp.rename(final)
     pointer_tmp = index_dir / f".{CURRENT_FILE}.{name}"
     pointer_tmp.write_text(name, encoding="utf-8")
     os.replace(pointer_tmp, index_dir / CURRENT_FILE)
+    keep = {name, previous.name if previous else None}
     for old in versions.iterdir():
-        if old.name != name:
+        if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
     index.path = final
     return final
 
 
-def load_index(index_dir: str | Path) -> ProductIndex:
-    """Load the live version of ``index_dir`` (no embedding work)."""
-    version = _live_version(index_dir)
-    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-    if manifest.get("format") != INDEX_FORMAT:
-        raise StaleIndexError(f"{index_dir} was written in index format {manifest.get('format')}, "
-                              f"this version reads {INDEX_FORMAT}: rebuild it with `daraz-llama index`")
-    chunks = json.loads((version / "chunks.json").read_text(encoding="utf-8"))
-    problems = [ParseProblem(**p) for p in json.loads((version / "problems.json").read_text(encoding="utf-8"))]
-    bm25 = BM25Retriever.from_persist_dir(str(version / "bm25"))
-    if manifest.get("embedder"):
-        store = FilterableFaissVectorStore.from_persist_dir(str(version))
-        storage = StorageContext.from_defaults(persist_dir=str(version), vector_store=store)
-        docstore = storage.docstore
+def _write_version(index: ProductIndex, folder: Path) -> None:
+    if index.storage is not None:
+        index.storage.persist(persist_dir=str(folder))
     else:
-        storage = None
-        docstore = SimpleDocumentStore.from_persist_path(str(version / "docstore.json"))
+        index.docstore.persist(str(folder / "docstore.json"))
+    index.bm25.persist(str(folder / "bm25"))
+    (folder / "chunks.json").write_text(json.dumps(index.chunks, ensure_ascii=False), encoding="utf-8")
+    (folder / "problems.json").write_text(json.dumps([p.__dict__ for p in index.problems], ensure_ascii=False),
+                                          encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def load_index(index_dir: str | Path) -> ProductIndex:
+    """Load the live version of ``index_dir`` (no embedding work); a damaged file is a
+    :class:`DamagedIndexError` naming it and the command that rebuilds the index."""
+    version = _live_version(index_dir)
+    reading = version / "manifest.json"
+    manifest: dict[str, Any] = {}
+    try:
+        manifest = json.loads(reading.read_text(encoding="utf-8"))
+        if manifest.get("format") != INDEX_FORMAT:
+            raise StaleIndexError(f"{index_dir} was written in index format {manifest.get('format')}, "
+                                  f"this version reads {INDEX_FORMAT}: rebuild it with `daraz-llama index`")
+        reading = version / "chunks.json"
+        chunks = json.loads(reading.read_text(encoding="utf-8"))
+        reading = version / "problems.json"
+        problems = [ParseProblem(**p) for p in json.loads(reading.read_text(encoding="utf-8"))]
+        reading = version / "bm25"
+        bm25 = BM25Retriever.from_persist_dir(str(reading))
+        if not isinstance(bm25.corpus, list) or len(bm25.corpus) != len(chunks):
+            reading = version / "bm25" / "corpus.jsonl"
+            raise ValueError(f"{len(bm25.corpus or [])} BM25 documents for {len(chunks)} chunks")
+        if manifest.get("embedder"):
+            reading = version / "default__vector_store.json"
+            store = FilterableFaissVectorStore.from_persist_dir(str(version))
+            reading = version / "docstore.json"
+            storage = StorageContext.from_defaults(persist_dir=str(version), vector_store=store)
+            docstore = storage.docstore
+        else:
+            storage = None
+            reading = version / "docstore.json"
+            docstore = SimpleDocumentStore.from_persist_path(str(reading))
+    except StaleIndexError:
+        raise
+    except Exception as err:  # noqa: BLE001 - JSON, numpy, FAISS and bm25s each fail their own way
+        corpus = (manifest.get("corpus") or {}).get("path", "CORPUS") if isinstance(manifest, dict) else "CORPUS"
+        detail = (str(err).strip().splitlines() or [""])[0][:120]
+        raise DamagedIndexError(f"index file {reading} is damaged or missing ({type(err).__name__}: "
+                                f"{detail}): rebuild it with `daraz-llama index {corpus} --index-dir "
+                                f"{index_dir}`") from None
     return ProductIndex(manifest=manifest, chunks=chunks, bm25=bm25, docstore=docstore, storage=storage,
                         path=version, problems=problems)
 

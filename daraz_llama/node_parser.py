@@ -22,12 +22,13 @@ def _split_long(paragraph: str, max_words: int) -> list[str]:
     current: list[str] = []
     for sentence in SENTENCE_END.split(paragraph):
         words = sentence.split()
-        while len(words) > max_words:  # a "sentence" with no end in sight
+        if len(words) > max_words:  # a "sentence" with no end in sight: cut it into full slices (linear)
             if current:
                 pieces.append(" ".join(current))
                 current = []
-            pieces.append(" ".join(words[:max_words]))
-            words = words[max_words:]
+            whole = len(words) - len(words) % max_words
+            pieces.extend(" ".join(words[i:i + max_words]) for i in range(0, whole, max_words))
+            words = words[whole:]
         if len(current) + len(words) > max_words and current:
             pieces.append(" ".join(current))
             current = []

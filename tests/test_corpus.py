@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from llama_index.core.schema import MetadataMode
 
-from daraz_llama.corpus import CorpusError, parse_corpus, parse_money, parse_sold
+from daraz_llama.corpus import CorpusError, parse_corpus, parse_corpus_text, parse_money, parse_sold
 from daraz_llama.reader import DarazCorpusReader
 from tests.conftest import FIXTURES
 
@@ -122,3 +122,51 @@ def test_whole_real_corpus_is_accounted_for(real_corpus: Path) -> None:
     assert len(result.products) == 8298
     assert sum(p.price is None for p in result.products) == 4
     assert len({p.category for p in result.products}) == 29
+
+
+def _two_blocks(extra: str, start: str = "<!--DOC:START id=2 category=mens jeans-->") -> list[str]:
+    block = ("<!--DOC:START id=1 category=mens jeans-->\n## Jeans One\n**DocID:** 1\n**Price:** ৳ 500\n<!--DOC:END-->\n"
+             f"{start}\n## Jeans Two\n**DocID:** 2\n**Price:** ৳ 600\n{extra}\n<!--DOC:END-->\n")
+    return block.splitlines()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("**Rating:** 4.5.1/5 (3 ratings)", "not a rating"),
+    ("**Rating:** 4.5/5 (, ratings)", "not a rating"),
+    ("**Rating:** 7.5/5 (3 ratings)", "rating 7.5 is not between 0 and 5"),
+    ("**Sales:** 1.2.3K sold", "not a sales count"),
+    ("**Price:** ৳ " + "9" * 5000, "not a taka amount"),
+    ("**Price:** ৳ -500", "not a taka amount"),
+    ("**Price:** ৳ 1e309", "not a taka amount"),
+    ("**Price:** ৳ 1.5.6", "not a taka amount"),
+    ("**Price:** ৳ ,,,5", "not a taka amount"),
+    ("**Original:** ৳ 1,000,000,000,000", "too large to be a price"),
+    ("**Discount:** -18.5.1%", "not a discount"),
+])
+def test_a_bad_field_value_costs_only_that_field(extra: str, message: str) -> None:
+    result = parse_corpus_text(_two_blocks(extra), "shop.md")
+    assert [p.product_id for p in result.products] == ["1", "2"]  # the good product and the one with a bad field
+    [problem] = result.problems
+    assert str(problem).startswith("shop.md:10 (id=2): ") and message in problem.message and not problem.skipped
+
+
+def test_bangla_digits_swapped_attributes_and_utf16_are_read_right(tmp_path: Path) -> None:
+    bangla = parse_corpus_text(_two_blocks("**Original:** ৳ ১,২০০"), "shop.md")
+    assert bangla.products[1].original_price == 1200 and not bangla.problems
+    swapped = parse_corpus_text(_two_blocks("", start="<!--DOC:START category=mens jeans id=2 -->"), "shop.md")
+    assert swapped.products[1].product_id == "2" and swapped.products[1].category == "mens jeans"
+    path = tmp_path / "utf16.md"
+    path.write_bytes("\n".join(_two_blocks("")).encode("utf-16"))
+    assert [p.product_id for p in parse_corpus(path).products] == ["1", "2"]
+
+
+def test_a_docid_that_differs_or_a_broken_start_marker_skips_the_block_with_its_line(tmp_path: Path) -> None:
+    result = parse_corpus_text(_two_blocks("**DocID:** 999"), "shop.md")
+    [problem] = result.problems
+    assert problem.skipped and problem.line == 6 and "line 10: DocID '999' does not match" in problem.message
+    path = tmp_path / "ff.md"
+    path.write_bytes("\n".join(_two_blocks("")).encode().replace(b"id=2", b"id=2\xff"))
+    broken = parse_corpus(path)
+    assert [p.product_id for p in broken.products] == ["1"]
+    assert "not valid UTF-8 on line 6" in broken.problems[0].message
+    assert len(broken.products) + len(broken.skipped) == broken.start_markers
