@@ -16,7 +16,7 @@ import chainlit as cl
 from chainlit.input_widget import NumberInput, Select, Slider, TextInput
 
 from daraz_llama.answers.generators import GENERATORS, GeneratorError
-from daraz_llama.chat.auth import check_password, load_users, login_enabled
+from daraz_llama.chat.auth import LoginGuard, login_users
 from daraz_llama.chat.cards import card_props, cited, ranking_table
 from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource, catalog_loaded, shared_catalog
 from daraz_llama.chat.errors import explain_generator_error
@@ -47,10 +47,13 @@ def settings_widgets(catalog: Catalog, options: ChatOptions) -> list[Any]:
     ]
 
 
-if login_enabled():
+USERS = login_users()  # a half-made login configuration stops the server here, with the reason
+if USERS:
+    guard = LoginGuard(USERS)
+
     @cl.password_auth_callback
-    def password_login(username: str, password: str) -> cl.User | None:
-        if check_password(load_users(), username, password):
+    async def password_login(username: str, password: str) -> cl.User | None:
+        if await asyncio.to_thread(guard.check, username, password):  # scrypt: off the event loop
             return cl.User(identifier=username, metadata={"provider": "password"})
         return None
 

@@ -130,6 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--port", type=int, default=8000)
     chat.add_argument("--open", action="store_true", help="open a browser tab")
 
+    commands.add_parser("hash-password", help="print a salted scrypt hash of a password for a chat users entry "
+                                              "(reads the password from the terminal or one line of stdin)")
+
     train = commands.add_parser("train", help="fine-tune models on a corpus")
     train_steps = train.add_subparsers(dest="what", required=True)
     retrieval = train_steps.add_parser("retrieval", help="embedder, hard negatives and cross-encoder re-ranker")
@@ -214,10 +217,24 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    from daraz_llama.chat.auth import UsersError, hash_password
+
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    try:
+        print(hash_password(password))
+    except UsersError as err:
+        raise CliError(str(err)) from None
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    from daraz_llama.chat.auth import UsersError, login_users
     from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource
 
     app = Path(__file__).resolve().parent.parent / "chat_app.py"
@@ -225,6 +242,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
         raise CliError(f"the chat app is not beside the package ({app}): run from a checkout of daraz-llama")
     if args.corpus and not Path(args.corpus).is_file():
         raise CliError(f"corpus file not found: {args.corpus}")
+    try:
+        login_users()  # the server would refuse a half-made login configuration: say why before starting it
+    except UsersError as err:
+        raise CliError(f"login: {err}") from None
     if args.corpus or args.index_dir:
         source = CatalogSource(Path(args.corpus).resolve() if args.corpus else None,
                                Path(args.index_dir or DEFAULT_INDEX_DIR).resolve())
@@ -285,7 +306,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise CliError(f"--strict: {len(result.skipped)} malformed block(s), index not built")
     embedder = None if args.embedder == NO_MODEL else (args.embedder or RetrieverConfig().resolved_embedder())
     started = time.perf_counter()
-    index = build_index(args.corpus, args.index_dir, embedder=embedder, show_progress=True)
+    index = build_index(args.corpus, args.index_dir, embedder=embedder, show_progress=True, parsed=result)
     counts = index.manifest["counts"]
     print(f"indexed {counts['products']} products as {counts['chunks']} chunks in "
           f"{time.perf_counter() - started:.1f}s -> {args.index_dir}")
@@ -445,7 +466,8 @@ def _load_grades(path: str, queries: list[QueryRecord], product_ids: list[str]) 
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train,
-            "ask": cmd_ask, "serve-llm": cmd_serve_llm, "eval-answers": cmd_eval_answers, "chat": cmd_chat}
+            "ask": cmd_ask, "serve-llm": cmd_serve_llm, "eval-answers": cmd_eval_answers, "chat": cmd_chat,
+            "hash-password": cmd_hash_password}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

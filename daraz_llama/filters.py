@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
@@ -21,6 +22,10 @@ class ProductFilters:
     min_rating: float | None = None
 
     def __post_init__(self) -> None:
+        for name in ("min_price", "max_price", "min_rating"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a number, got {value}")
         if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
             raise ValueError(f"min_price {self.min_price} is above max_price {self.max_price}")
         if self.min_rating is not None and not 0 <= self.min_rating <= 5:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Linear on any input (a shopper can type anything): whitespace runs are bounded ({0,3}), and a number
+# only starts where no digit, comma or dot comes before it, so no run is scanned from each of its positions.
 CURRENCY = r"(?:tk\.?|taka|takar|৳|bdt|/-)"
-NUMBER = r"(\d[\d,]*(?:\.\d+)?)\s*(k\b)?"
+GAP = r"[ \t]{0,3}"
+NUMBER = r"(?<![\d,.])((?:\d{1,3}(?:,\d{2,3})+|\d{1,12})(?:\.\d{1,4})?)(?![\d.,]\d|e\d)(?:" + GAP + r"(k)\b)?"
 # A number followed by one of these is a spec ("under 500 mah"), not a price.
-UNIT_AFTER = re.compile(r"\s*(?:mah|gb|tb|mb|ml|l\b|w\b|watt|inch|in\b|mm|cm|m\b|g\b|kg|hz|v\b|pcs|pieces|years?|months?)",
-                        re.IGNORECASE)
-MAX_BEFORE = re.compile(rf"\b(?:under|below|less than|within|upto|up to|max(?:imum)?|at most|budget)\s*{CURRENCY}?\s*"
-                        rf"{NUMBER}\s*{CURRENCY}?", re.IGNORECASE)
-MAX_AFTER = re.compile(rf"\b{NUMBER}\s*{CURRENCY}\s*(?:er\s*)?(?:niche|nicher|moddhe|modhe|vitore|bhitore)\b",
+UNIT_AFTER = re.compile(rf"{GAP}(?=[mgtlwickhvpy])(?:mah|gb|tb|mb|ml|l\b|w\b|watt|inch|in\b|mm|cm|m\b|g\b|kg|hz|v\b|pcs|pieces|"
+                        r"years?|months?)", re.IGNORECASE)
+MAX_BEFORE = re.compile(rf"\b(?:under|below|less than|within|upto|up to|max(?:imum)?|at most|budget){GAP}"
+                        rf"(?:{CURRENCY}{GAP})?{NUMBER}(?:{GAP}{CURRENCY})?", re.IGNORECASE)
+MAX_AFTER = re.compile(rf"{NUMBER}{GAP}{CURRENCY}{GAP}(?:er{GAP})?(?:niche|nicher|moddhe|modhe|vitore|bhitore)\b",
                        re.IGNORECASE)
-MIN_BEFORE = re.compile(rf"\b(?:over|above|more than|at least|minimum)\s*{CURRENCY}?\s*{NUMBER}\s*{CURRENCY}",
+MIN_BEFORE = re.compile(rf"\b(?:over|above|more than|at least|minimum){GAP}(?:{CURRENCY}{GAP})?{NUMBER}{GAP}{CURRENCY}",
                         re.IGNORECASE)
-RANGE = re.compile(rf"\b(?:between\s*)?{NUMBER}\s*(?:-|to|and)\s*{NUMBER}\s*{CURRENCY}", re.IGNORECASE)
+RANGE = re.compile(rf"\b(?:between{GAP})?{NUMBER}{GAP}(?:-|to|and){GAP}{NUMBER}{GAP}{CURRENCY}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ MODES = ("bm25", "dense", "hybrid", "hybrid+rerank", "auto")
 FUSION_MODES = ("reciprocal_rerank", "relative_score", "dist_based_score")
 NO_MODEL = "none"
 BLEND_K = 5  # reciprocal-rank constant when blending cross-encoder and first-stage orders
+MAX_QUERY_CHARS = 1000  # longer queries are cut: every model reads at most 256 tokens
 MAX_FILTER_SETS = 32  # candidate retrievers kept per ProductRetriever, one per distinct filter set
 _said: set[str] = set()
 
@@ -190,9 +191,10 @@ class ProductRetriever(BaseRetriever):
         return limit.text or query, replace(filters, min_price=limit.min_price, max_price=limit.max_price)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        if not query_bundle.query_str.strip():
+        query = query_bundle.query_str[:MAX_QUERY_CHARS]  # a shopper can paste anything; no model reads more
+        if not query.strip():
             return []
-        text, filters = self._query_and_filters(query_bundle.query_str)
+        text, filters = self._query_and_filters(query)
         # A caller's precomputed query embedding is kept while the text is unchanged (no price limit cut out).
         bundle = QueryBundle(text, embedding=query_bundle.embedding if text == query_bundle.query_str else None)
         products = self._ranked_products(bundle, filters)

@@ -24,3 +24,16 @@ def normalise_text(text: str) -> str:
 def word_count(text: str) -> int:
     """Number of whitespace-separated words in ``text``."""
     return len(text.split())
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")  # links, images, emphasis, code, HTML, tables
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` shown literally in Markdown: no links, images, emphasis or HTML from catalog or shopper text."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line with no ``|`` (the separators of the numbered product context)."""
+    return " ".join(text.replace("|", "/").split())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daraz_llama.answers.context import ContextProduct
-from daraz_llama.chat.auth import UsersError, check_password, load_users, login_enabled
+from daraz_llama.chat.auth import LoginGuard, UsersError, hash_password, load_users, login_users
 from daraz_llama.chat.cards import card_props, cited, ranking_table
 from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource
 from daraz_llama.chat.errors import explain_generator_error
@@ -39,20 +39,63 @@ def test_bad_settings_are_named(settings: dict, message: str) -> None:
 
 def test_login_users_from_file_and_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     users = tmp_path / "users.txt"
-    users.write_text(f"# staff\nalice:wonder\nbob:sha256:{hashlib.sha256(b'builder').hexdigest()}\n")
+    users.write_text(f"# staff\nalice:{hash_password('wonder')}\nbob:{hash_password('builder')}\n")
     monkeypatch.setenv("DARAZ_LLAMA_USERS_FILE", str(users))
-    monkeypatch.setenv("DARAZ_LLAMA_USERS", "carol:c4rol")
-    monkeypatch.delenv("CHAINLIT_AUTH_SECRET", raising=False)
-    assert not login_enabled()  # users alone do not turn login on: Chainlit needs its secret
+    monkeypatch.setenv("DARAZ_LLAMA_USERS", f"carol:{hash_password('c4rol')}")
     monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "s" * 32)
-    assert login_enabled()
-    table = load_users()
-    assert check_password(table, "alice", "wonder") and check_password(table, "bob", "builder")
-    assert check_password(table, "carol", "c4rol")
-    assert not check_password(table, "alice", "wrong") and not check_password(table, "mallory", "wonder")
-    users.write_text("alice:wonder\nno-password-here\n")
-    with pytest.raises(UsersError, match=r"users.txt:2: expected 'name:password'"):
+    guard = LoginGuard(login_users())
+    assert guard.check("alice", "wonder") and guard.check("bob", "builder") and guard.check("carol", "c4rol")
+    assert not guard.check("alice", "wrong") and not guard.check("mallory", "wonder")
+    assert hash_password("wonder") != hash_password("wonder")  # salted
+    users.write_text("alice:wonder\n")
+    with pytest.raises(UsersError, match=r"users.txt:1: expected 'name:scrypt:<salt>:<hash>'.*hash-password"):
         load_users()
+    users.write_text(f"alice:sha256:{hashlib.sha256(b'wonder').hexdigest()}\n")
+    with pytest.raises(UsersError, match="plain and unsalted passwords are not accepted"):
+        load_users()
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CHAINLIT_AUTH_SECRET": "s" * 32}, "no users are"),
+    ({"CHAINLIT_AUTH_SECRET": "s" * 32, "DARAZ_LLAMA_USER": "alice:x"}, "unknown variable DARAZ_LLAMA_USER"),
+    ({"DARAZ_LLAMA_USERS": f"alice:{hash_password('wonder')}"}, "CHAINLIT_AUTH_SECRET is not"),
+    ({"CHAINLIT_AUTH_SECRET": "s" * 32, "DARAZ_LLAMA_USERS_FILE": "/nonexistent/users.txt"}, "No such file"),
+])
+def test_a_half_made_login_configuration_is_refused(monkeypatch: pytest.MonkeyPatch, env: dict, message: str) -> None:
+    for name in ("CHAINLIT_AUTH_SECRET", "DARAZ_LLAMA_USERS", "DARAZ_LLAMA_USERS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(UsersError, match=message):
+        login_users()
+
+
+def test_no_login_configuration_means_an_open_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CHAINLIT_AUTH_SECRET", "DARAZ_LLAMA_USERS", "DARAZ_LLAMA_USERS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert login_users() == {}
+
+
+def test_wrong_passwords_lock_the_name_out_for_a_growing_time() -> None:
+    now = [0.0]
+    guard = LoginGuard({"alice": hash_password("wonder")}, clock=lambda: now[0])
+    for _ in range(3):
+        assert not guard.check("alice", "guess")
+    assert not guard.check("alice", "wonder")  # locked for 2 s after the third failure, even with the password
+    now[0] = 2.5
+    assert guard.check("alice", "wonder")  # the lock has run out, and success clears the count
+    assert not guard.check("alice", "x") and guard.check("alice", "wonder")
+
+
+def test_hash_password_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from daraz_llama.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("wonder\n"))
+    assert main(["hash-password"]) == 0
+    stored = capsys.readouterr().out.strip()
+    assert stored.startswith("scrypt:") and LoginGuard({"a": stored}).check("a", "wonder")
 
 
 def test_cards_follow_citation_order() -> None:

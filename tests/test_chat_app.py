@@ -16,6 +16,8 @@ from typing import Iterator
 
 import pytest
 
+from daraz_llama.chat.auth import hash_password
+
 from tests.conftest import DEMO_CORPUS, ROOT, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -222,7 +224,7 @@ def test_five_sessions_at_once_get_their_own_answers(browser, chat_server: str) 
 def test_password_login_when_configured(browser, tmp_path_factory: pytest.TempPathFactory,
                                         demo_index_dir: Path) -> None:
     with _serve(tmp_path_factory.mktemp("chat-login"), demo_index_dir, CHAINLIT_AUTH_SECRET="s" * 40,
-                DARAZ_LLAMA_USERS="alice:wonder") as url:
+                DARAZ_LLAMA_USERS=f"alice:{hash_password('wonder')}") as url:
         page = browser.new_context().new_page()
         page.goto(url)
         page.wait_for_selector("#password", timeout=ANSWER_TIMEOUT_MS)  # no chat before signing in
@@ -234,3 +236,18 @@ def test_password_login_when_configured(browser, tmp_path_factory: pytest.TempPa
         page.click("button[type=submit]")
         page.wait_for_selector("#chat-settings-open-modal", timeout=ANSWER_TIMEOUT_MS)
         assert "Fantech WGP13" in _ask(page, "fantech wired gamepad for pc")[0]
+
+
+def test_a_huge_message_does_not_delay_another_shopper(browser, chat_server: str) -> None:
+    calm, noisy = _open_chat(browser, chat_server), _open_chat(browser, chat_server)
+    started = time.perf_counter()
+    assert "Fantech WGP13" in _ask(calm, "fantech wired gamepad for pc")[0]
+    normal = time.perf_counter() - started
+    noisy.locator("#chat-input").fill("jeans under" + " " * 40_000 + "x")
+    noisy.click("#chat-submit")
+    started = time.perf_counter()
+    answer, _ = _ask(calm, "kids smart watch with sim card")
+    assert "Kids Smart Watch with SIM Card" in answer
+    assert time.perf_counter() - started < normal + 2.0
+    assert _answer(noisy, 0)  # the huge message is answered too (cut to 1,000 characters)
+    assert urllib.request.urlopen(f"{chat_server}/health", timeout=2).status == 200

@@ -28,6 +28,7 @@ SYSTEM_PROMPT = (
     "say plainly that nothing in the catalog fits and cite nothing.\n\n{context}"
 )
 CHEAPER_RE = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|kom dam\w*|sosta)\b", re.I)
+MAX_MESSAGE_CHARS = 1000  # a longer message is cut: no search or model reads more
 REFERENCE_RE = re.compile(r"\b(it|this|that|these|those|one|ones|them|same|oita|eita|eta|ota)\b", re.I)
 
 
@@ -110,7 +111,7 @@ class ProductChatEngine(BaseChatEngine):
 
         A new question is searched on its own (question words stripped); a follow-up ("cheaper?",
         "in black?", "oita koto?") adds its words to the previous search, and "cheaper" becomes a
-        price ceiling below the last best match.
+        price ceiling below the last best match, within its category.
         """
         search = search_query(message)
         previous = self.last_turn
@@ -121,6 +122,8 @@ class ProductChatEngine(BaseChatEngine):
         lead = (previous.products or previous.retrieved or [None])[0]
         if cheaper and lead is not None and lead.price:
             extra["max_price"] = lead.price - 1
+            if lead.category and self.retriever.config.filters.category is None:
+                extra["category"] = lead.category  # a cheaper one of the same kind, not anything cheaper
         rest = REFERENCE_RE.sub(" ", CHEAPER_RE.sub(" ", search_words(message)))
         return " ".join(f"{previous.standalone} {rest}".split()), extra
 
@@ -154,6 +157,7 @@ class ProductChatEngine(BaseChatEngine):
     def prepare(self, message: str) -> tuple[list[ChatMessage], list[NodeWithScore]]:
         """Search for ``message`` and return the generator's messages and the products given to it
         (recorded as :attr:`last_turn` and in memory)."""
+        message = message[:MAX_MESSAGE_CHARS]
         standalone, extra = self.condense(message)
         nodes, retriever = self._retrieve(standalone, extra)
         retrieved, products = self._select(message, standalone, nodes)

@@ -8,9 +8,13 @@ from typing import Any
 
 from llama_index.core.schema import NodeWithScore
 
+from daraz_llama.text import one_line
+
 CONTEXT_HEADER = "PRODUCTS"
 BLOCK_RE = re.compile(r"^\[(\d+)\] (.+)$")
+HEADER_RE = re.compile(rf"^(?:[a-z]{{1,12}}: )?{CONTEXT_HEADER} \(\d+\):$")  # after a "user: " role, as LLMs get it
 SNIPPET_WORDS = 45
+FACT_KEYS = ("price", "rating", "brand", "category", "colors", "sizes")
 
 
 @dataclass
@@ -74,28 +78,40 @@ def rating_text(product: ContextProduct) -> str:
 
 
 def format_context(products: list[ContextProduct]) -> str:
-    """The numbered block handed to generators (readable, and parsed back by the offline one)."""
+    """The numbered block handed to generators (readable, and parsed back by the offline one).
+
+    Catalog text is put on one line with no ``|``, so no title or field can forge another line or fact.
+    """
     lines = [f"{CONTEXT_HEADER} ({len(products)}):"]
     for p in products:
         facts = [f"price: {price_text(p) or 'unknown'}", f"rating: {rating_text(p)}"]
-        facts += [f"{key}: {value}" for key, value in
+        facts += [f"{key}: {one_line(str(value))}" for key, value in
                   (("brand", p.brand), ("category", p.category), ("colors", p.colors), ("sizes", p.sizes))
                   if value]
-        lines.append(f"[{p.number}] {p.title}")
+        lines.append(f"[{p.number}] {one_line(p.title)}")
         lines.append("    " + " | ".join(facts))
         if p.about:
-            lines.append(f"    about: {p.about}")
+            lines.append(f"    about: {one_line(p.about)}")
         if p.missing:
-            lines.append(f"    misses: {'; '.join(p.missing)}")
+            lines.append(f"    misses: {one_line('; '.join(p.missing))}")
     return "\n".join(lines)
 
 
 def parse_context(text: str) -> list[dict[str, str]]:
-    """The products of a :func:`format_context` block, as ``{number, title, price, rating, ...}`` strings."""
+    """The products of a :func:`format_context` block, as ``{number, title, price, rating, ...}`` strings.
+
+    Only the block's own lines are read (from the ``PRODUCTS (n):`` header to the first other line).
+    """
     products: list[dict[str, str]] = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines) if HEADER_RE.match(line)), None)
+    if header is None:
+        return products
+    for line in lines[header + 1:]:
+        if not (BLOCK_RE.match(line) or (products and line.startswith("    "))):
+            break
         block = BLOCK_RE.match(line)
-        if block:
+        if block and not line.startswith("    "):
             products.append({"number": block.group(1), "title": block.group(2).strip()})
         elif products and line.startswith("    "):
             body = line.strip()
@@ -105,7 +121,8 @@ def parse_context(text: str) -> list[dict[str, str]]:
                 continue
             for fact in body.split(" | "):
                 key, _, value = fact.partition(": ")
-                products[-1][key] = value
+                if key in FACT_KEYS:
+                    products[-1].setdefault(key, value)
     return products
 
 

@@ -10,7 +10,7 @@ The search (question words already stripped, see :mod:`shopper_query`) gives the
 - *words*: the other words that occur in some product title of the catalog, weighted by how rare
   they are among titles (idf). Words no title uses ("obsessed", "later") say nothing about which
   product is meant and are ignored, so a long question is not punished for its length (but a search
-  made only of such words fits nothing);
+  with no word, name, model or measure that a title could have fits nothing, unless it names a budget);
 - the budget, when the search names one.
 
 Names, models and measures weigh as much as the rarest word. A product *fits* when it covers at
@@ -331,7 +331,8 @@ def assess(requirements: Requirements, title: str, text: str, price: float | Non
     if words and not named and not any(_names_the_product(head, _stem(r.text.lower()), asked) for r in words):
         missing_identity.append(words[0].text)
     total = requirements.total_weight
-    coverage = met_weight / total if total else (0.0 if requirements.unknown else 1.0)
+    budget_only = requirements.max_price is not None or requirements.min_price is not None
+    coverage = met_weight / total if total else (1.0 if budget_only and not requirements.unknown else 0.0)
     if requirements.max_price is not None and (price is None or price > requirements.max_price):
         missing.append(f"under ৳ {requirements.max_price:,.0f}")
     if requirements.min_price is not None and (price is None or price < requirements.min_price):

@@ -12,8 +12,9 @@ from llama_index.core.prompts.mixin import PromptDictType
 from daraz_llama.answers.context import parse_context
 
 CITATION_RE = re.compile(r"\[(\d+)\]")
-AMOUNT_RE = re.compile(r"(?:৳|tk\.?|taka|bdt)\s*([0-9][0-9,]*(?:\.[0-9]+)?)|([0-9][0-9,]*(?:\.[0-9]+)?)\s*(?:৳|tk\b|taka|bdt)",
-                       re.IGNORECASE)
+# Linear on any text: bounded gaps, and a number starts only where no digit, comma or dot is before it.
+AMOUNT_RE = re.compile(r"(?:৳|tk\.?|taka|bdt)[ \t]{0,3}(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)"
+                       r"|(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)[ \t]{0,3}(?:৳|tk\b|taka|bdt)", re.IGNORECASE)
 RATING_RE = re.compile(r"([0-5](?:\.[0-9])?)\s*/\s*5")
 QUOTED_RE = re.compile(r"“[^”]*”|\"[^\"]*\"")  # the shopper's own words, quoted back: not a claim
 REFUSAL_RE = re.compile(r"couldn'?t find|could not find|no product|nothing (?:in the catalog )?(?:fits|matches)|"

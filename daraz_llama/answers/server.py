@@ -11,7 +11,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import StreamingResponse
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 ROLES = {"system": MessageRole.SYSTEM, "user": MessageRole.USER, "assistant": MessageRole.ASSISTANT}
 
@@ -23,7 +23,7 @@ class Message(BaseModel):
 
 class ChatRequest(BaseModel):
     model: str | None = None
-    messages: list[Message]
+    messages: list[Message] = Field(min_length=1)
     stream: bool = False
     max_tokens: int | None = None
     temperature: float | None = None

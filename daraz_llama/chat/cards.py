@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from daraz_llama.answers.context import ContextProduct, price_text, rating_text
 from daraz_llama.answers.grounding import CITATION_RE
+from daraz_llama.text import escape_markdown
 
 
 def cited(answer: str, products: list[ContextProduct]) -> list[ContextProduct]:
@@ -15,8 +17,24 @@ def cited(answer: str, products: list[ContextProduct]) -> list[ContextProduct]:
     return [by_number[n] for n in numbers if n in by_number]
 
 
+# Cards link only to the shop and show images only from its image hosts (https, or http for the shop).
+LINK_DOMAINS = ("daraz.com.bd",)
+IMAGE_DOMAINS = ("daraz.com.bd", "lazcdn.com", "slatic.net", "alicdn.com")
+
+
+def safe_url(url: str | None, domains: tuple[str, ...]) -> str:
+    """``url`` when it is http(s) on one of ``domains`` (or a subdomain), else "": no javascript:, no other hosts."""
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not any(host == d or host.endswith("." + d) for d in domains):
+        return ""
+    return parts.geturl()
+
+
 def card_props(product: ContextProduct) -> dict[str, Any]:
-    """One card of the ``ProductCards`` element (public/elements/ProductCards.jsx)."""
+    """One card of the ``ProductCards`` element (public/elements/ProductCards.jsx); React shows the text as text."""
     return {
         "number": product.number,
         "title": product.title,
@@ -24,8 +42,8 @@ def card_props(product: ContextProduct) -> dict[str, Any]:
         "rating": rating_text(product),
         "category": product.category or "",
         "brand": product.brand or "",
-        "url": product.url or "",
-        "image": product.image_url or "",
+        "url": safe_url(product.url, LINK_DOMAINS),
+        "image": safe_url(product.image_url, IMAGE_DOMAINS),
         "productId": product.product_id,
     }
 
@@ -36,9 +54,9 @@ def ranking_table(products: list[ContextProduct]) -> str:
         return "No product matched."
     rows = ["| # | product | price | rating | score | misses | id |", "|---|---|---|---|---|---|---|"]
     for p in products:
-        title = p.title.replace("|", "/")
+        title = escape_markdown(p.title)
         score = f"{p.score:.4f}" if p.score is not None else "-"
-        misses = "; ".join(p.missing).replace("|", "/") or "-"
+        misses = escape_markdown("; ".join(p.missing)) or "-"
         rows.append(f"| {p.number} | {title} | {price_text(p) or '-'} | {rating_text(p)} | {score} | {misses} "
                     f"| {p.product_id} |")
     return "\n".join(rows)
