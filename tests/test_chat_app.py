@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -251,3 +252,12 @@ def test_a_huge_message_does_not_delay_another_shopper(browser, chat_server: str
     assert time.perf_counter() - started < normal + 2.0
     assert _answer(noisy, 0)  # the huge message is answered too (cut to 1,000 characters)
     assert urllib.request.urlopen(f"{chat_server}/health", timeout=2).status == 200
+
+
+def test_other_origins_get_no_cors_access(chat_server: str) -> None:
+    request = urllib.request.Request(f"{chat_server}/user", headers={"Origin": "http://127.0.0.1:9"})
+    try:
+        headers = urllib.request.urlopen(request, timeout=10).headers
+    except urllib.error.HTTPError as err:  # 401 without a session: the headers still tell
+        headers = err.headers
+    assert headers.get("access-control-allow-origin") is None

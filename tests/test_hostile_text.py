@@ -95,3 +95,23 @@ def test_serve_llm_refuses_an_empty_message_list_and_stays_responsive_under_a_hu
         assert time.perf_counter() - started < 2.0
         thread.join(30)
         assert answered == [200]
+
+
+def test_non_numbers_are_refused_as_filters_and_budgets() -> None:
+    from daraz_llama.filters import ProductFilters
+    from daraz_llama.query_parsing import parse_price_limit
+
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="must be a number"):
+            ProductFilters(min_price=bad)
+    assert parse_price_limit("jeans under 1e309 taka") is None and parse_price_limit("under 1.5.6 tk") is None
+    assert parse_price_limit("under ৳99.50").max_price == 99.5
+
+
+def test_chunking_a_huge_single_line_description_is_linear() -> None:
+    from daraz_llama.node_parser import pack_paragraphs
+
+    started = time.perf_counter()
+    chunks = pack_paragraphs("word " * 400_000, 40, 160)  # 2 MB on one line: 13 s before
+    assert len(chunks) == 2500 and all(len(c.split()) == 160 for c in chunks)
+    assert time.perf_counter() - started < 3.0
