@@ -15,35 +15,43 @@ from typing import Any
 import chainlit as cl
 from chainlit.input_widget import NumberInput, Select, Slider, TextInput
 
-from daraz_llama.answers.generators import GENERATORS, GeneratorError
+from daraz_llama.answers.generators import GeneratorError
 from daraz_llama.chat.auth import LoginGuard, login_users
-from daraz_llama.chat.cards import card_props, cited, ranking_table
-from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource, catalog_loaded, shared_catalog
+from daraz_llama.chat.cards import card_props, cited, ranking_list
+from daraz_llama.chat.catalog import (Catalog, CatalogError, CatalogSource, catalog_loaded, generator_note,
+                                      shared_catalog)
 from daraz_llama.chat.errors import explain_generator_error
-from daraz_llama.chat.options import ANY, LOCAL_MODELS, ChatOptions, OptionsError, options_from_settings
-from daraz_llama.retriever import MODES
+from daraz_llama.filters import ProductFilters
+from daraz_llama.text import escape_markdown
+from daraz_llama.chat.options import (ANY, GENERATOR_LABELS, LOCAL_MODEL_LABELS, MODE_LABELS, ChatOptions, OptionsError,
+                                      category_label, describe_filters, options_from_settings)
 
 logger = logging.getLogger("daraz_llama.chat")
+STEP_NAME = "How these results were found"
 
 
 def settings_widgets(catalog: Catalog, options: ChatOptions) -> list[Any]:
     filters = options.filters
+    categories = {f"{category_label(name)} ({count})": name
+                  for name, count in sorted(catalog.category_counts.items(), key=lambda item: item[0].casefold())}
     return [
-        Select(id="mode", label="Retrieval mode", values=list(MODES), initial_value=options.mode,
-               description="auto: hybrid+rerank when a cross-encoder is available, else hybrid"),
-        Slider(id="products", label="Products given to the answer", initial=options.products, min=1, max=10, step=1),
-        Select(id="category", label="Category", values=[ANY, *catalog.categories],
+        Select(id="category", label="Category", items={"Any category": ANY, **categories},
                initial_value=filters.category or ANY),
-        TextInput(id="brand", label="Brand", initial=filters.brand or "", placeholder="any brand"),
-        NumberInput(id="min_price", label="Minimum price in taka (0: none)", initial=filters.min_price, placeholder="no minimum"),
-        NumberInput(id="max_price", label="Maximum price in taka (0: none)", initial=filters.max_price, placeholder="no maximum"),
-        Slider(id="min_rating", label="Minimum rating (0: any)", initial=filters.min_rating or 0, min=0, max=5,
+        NumberInput(id="max_price", label="Highest price in taka (0: no limit)", initial=filters.max_price,
+                    placeholder="no limit"),
+        NumberInput(id="min_price", label="Lowest price in taka (0: no limit)", initial=filters.min_price,
+                    placeholder="no limit"),
+        Slider(id="min_rating", label="Minimum stars (0: any)", initial=filters.min_rating or 0, min=0, max=5,
                step=0.5),
-        Select(id="generator", label="Answer generator", values=list(GENERATORS), initial_value=options.generator,
-               description="none: offline answers from the product data; local: Gemma 3 270M; "
-                           "openai: OPENAI_BASE_URL / OPENAI_API_KEY"),
-        Select(id="local_model", label="Local model (Gemma 3 270M)", values=list(LOCAL_MODELS),
-               initial_value=options.local_model),
+        TextInput(id="brand", label="Brand", initial=filters.brand or "", placeholder="any brand"),
+        Slider(id="products", label="Products to compare in each answer", initial=options.products, min=1, max=10,
+               step=1),
+        Select(id="generator", label="Who writes the answers", items=GENERATOR_LABELS, initial_value=options.generator,
+               description="Catalog facts: instant, always from the listings. The others write freely, "
+                           "still only from the listings found."),
+        Select(id="local_model", label="Gemma model", items=LOCAL_MODEL_LABELS, initial_value=options.local_model),
+        Select(id="mode", label="How to search", items=MODE_LABELS, initial_value=options.mode,
+               description="Best available: keywords and meaning, re-ranked when a re-ranker is installed"),
     ]
 
 
@@ -65,10 +73,13 @@ async def preload_catalog() -> None:
 
 
 def _load_quietly() -> None:
+    started = time.perf_counter()
     try:
-        shared_catalog()
+        shared_catalog().warm_up(ChatOptions())
     except Exception:  # noqa: BLE001 - reported to each session as it starts
         logger.exception("could not load the catalog")
+        return
+    logger.info("catalog ready: index and models loaded in %.1f s", time.perf_counter() - started)
 
 
 async def _catalog() -> Catalog | None:
@@ -126,7 +137,10 @@ async def update_settings(settings: dict[str, Any]) -> None:
     if engine is not None:  # the conversation goes on with the new settings
         cl.user_session.set("history", (engine.memory, engine.last_turn))
     cl.user_session.set("engine", None)
-    await cl.Message(content=f"Settings for the next message: {options.describe()}.", author="settings").send()
+    await cl.Message(content=f"From your next message: {options.describe()}.", author="settings").send()
+    note = generator_note(options)
+    if note:
+        await cl.Message(content=note, author="settings").send()
 
 
 def _session_engine(catalog: Catalog, options: ChatOptions):
@@ -150,33 +164,34 @@ async def answer(message: cl.Message) -> None:
     if catalog is None:
         return
     options: ChatOptions = cl.user_session.get("options") or ChatOptions()
+    started = time.perf_counter()  # what the shopper waits for, models and all
     try:
         engine = await asyncio.to_thread(_session_engine, catalog, options)
     except GeneratorError as err:
         await cl.ErrorMessage(content=f"{err}. Choose another generator in the settings.").send()
         return
-    started = time.perf_counter()
-    async with cl.Step(name="Retrieval", type="retrieval", show_input=False) as step:
+    async with cl.Step(name=STEP_NAME, type="retrieval", show_input=False, default_open=False) as step:
         step.input = message.content
         try:
             response = await asyncio.to_thread(_start_answer, catalog, engine, message.content)
         except Exception as err:  # noqa: BLE001
             logger.exception("retrieval failed")
-            step.output = f"Retrieval failed: {type(err).__name__}: {err}"
+            step.output = f"Search failed: {type(err).__name__}: {err}"
             await cl.ErrorMessage(content=f"Search failed ({type(err).__name__}: {err}). Try again.").send()
             return
         turn = engine.last_turn
-        filters = ", ".join(f"{k} {v}" for k, v in turn.filters.items()) or "none"
-        given = (f"{len(turn.products)} given to the answer" if turn.products or not turn.retrieved
+        active = describe_filters(ProductFilters(**turn.filters))
+        given = (f"{len(turn.products)} shown in the answer" if turn.products or not turn.retrieved
                  else "none fits what was asked")
-        summary = (f"**Search:** {turn.standalone}  \n**Mode:** {turn.mode} · **filters:** {filters} · "
-                   f"**{len(turn.retrieved)} products** found, {given}, in "
-                   f"{1000 * (time.perf_counter() - started):.0f} ms")
-        step.output = f"{summary}\n\n{ranking_table(turn.retrieved)}"
+        step.output = (f"Searched for **{escape_markdown(turn.standalone)}** ({turn.mode}; filters: {active or 'none'}): "
+                       f"{len(turn.retrieved)} products found, {given}, in "
+                       f"{1000 * (time.perf_counter() - started):.0f} ms.\n\n{ranking_list(turn.retrieved)}")
 
     reply = cl.Message(content="")
     first_token = None
     tokens = iter(response.response_gen)
+    if active:  # the filters in force, above the answer
+        await reply.stream_token(f"_Showing: {escape_markdown(active)}._\n\n")
     try:
         while (token := await asyncio.to_thread(next, tokens, None)) is not None:
             first_token = first_token or time.perf_counter() - started
@@ -193,8 +208,8 @@ async def answer(message: cl.Message) -> None:
         reply.elements = [cl.CustomElement(name="ProductCards", props={"cards": cards}, display="inline")]
     await reply.send()
     if not turn.retrieved and turn.filters:
-        await cl.Message(content=f"No product passes the filters ({filters}): loosen them in the settings.",
-                         author="settings").send()
+        await cl.Message(content=f"No product passes the filters ({escape_markdown(active)}): loosen them in the "
+                                 "settings.", author="settings").send()
     step.output += f"\n\nAnswer ({options.generator}): first token {first_token or total:.2f} s, full {total:.2f} s"
     await step.update()
     logger.info("answer: first token %.2f s, full %.2f s (%s)", first_token or total, total, options.generator)

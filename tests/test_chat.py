@@ -9,8 +9,8 @@ import pytest
 
 from daraz_llama.answers.context import ContextProduct
 from daraz_llama.chat.auth import LoginGuard, UsersError, hash_password, load_users, login_users
-from daraz_llama.chat.cards import card_props, cited, ranking_table
-from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource
+from daraz_llama.chat.cards import card_props, cited, ranking_list
+from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource, generator_note
 from daraz_llama.chat.errors import explain_generator_error
 from daraz_llama.chat.options import ChatOptions, OptionsError, options_from_settings
 from daraz_llama.filters import ProductFilters
@@ -106,7 +106,7 @@ def test_cards_follow_citation_order() -> None:
     card = card_props(products[0])
     assert card["price"] == "৳ 399 (was ৳ 550, -27%)" and card["rating"] == "no ratings yet"
     assert card_props(products[1])["price"] == "price not listed"
-    assert "| 2 | Watch | - | 4.5/5 (2 ratings) | 0.5000 | - | p2 |" in ranking_table(products)
+    assert "2. Watch — price not listed · 4.5/5 (2 ratings) · score 0.5000 · id p2" in ranking_list(products)
 
 
 def test_generator_errors_are_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,8 +153,9 @@ def test_generators_that_are_not_configured_say_what_is_missing(demo_index_dir: 
     from daraz_llama.answers.generators import GeneratorError
 
     catalog = Catalog.load(CatalogSource(DEMO_CORPUS, demo_index_dir), show_progress=False)
-    with pytest.raises(GeneratorError, match="no fine-tuned generator in models/generator-ft"):
-        catalog.llm(ChatOptions(generator="local", local_model="fine-tuned"))  # none trained in this folder
+    note = generator_note(ChatOptions(generator="local", local_model="fine-tuned"))  # none trained in this folder
+    assert note is not None and "base Gemma 3 270M" in note
+    assert generator_note(ChatOptions(generator="local", local_model="base")) is None
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(GeneratorError, match="needs OPENAI_API_KEY"):

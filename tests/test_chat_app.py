@@ -66,7 +66,7 @@ def _stop(server: subprocess.Popen) -> None:
 @contextlib.contextmanager
 def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
     """The real app (chat_app.py with the checkout's .chainlit/, public/ and chainlit.md) on the demo corpus."""
-    shutil.copytree(ROOT / ".chainlit", app_root / ".chainlit", ignore=shutil.ignore_patterns("translations"))
+    shutil.copytree(ROOT / ".chainlit", app_root / ".chainlit")
     shutil.copytree(ROOT / "public", app_root / "public")
     shutil.copy(ROOT / "chainlit.md", app_root / "chainlit.md")
     port = free_port()
@@ -151,7 +151,7 @@ def _change_settings(page, selections: dict[str, str]) -> str:
         page.click(f"#{widget}")
         page.get_by_role("option", name=value, exact=True).click()
     page.click("#confirm")
-    note = page.locator("text=Settings for the next message").last
+    note = page.locator("text=From your next message").last
     note.wait_for(timeout=ANSWER_TIMEOUT_MS)
     return note.inner_text()
 
@@ -164,16 +164,18 @@ def test_answer_cards_settings_and_follow_up(browser, chat_server: str) -> None:
     page.reload()
     page.wait_for_selector("#chat-settings-open-modal", timeout=ANSWER_TIMEOUT_MS)
     assert page.locator("#starters button").count() >= 3  # real example questions for the demo catalog
+    assert "in your own words" in page.locator("#shop-welcome").inner_text()  # the shop's welcome line
 
     answer, index = _ask(page, "fantech wired gamepad for pc")
     assert "[1]" in answer and "Fantech WGP13" in answer
+    assert "check the listing before you buy" in page.inner_text("body")  # the footer tells the truth
     assert len(stream_events) > 5, "the answer was not streamed token by token"
     cards = _cards(page, index)
     assert cards[0]["text"].startswith("[1]") and "Fantech WGP13" in cards[0]["text"]  # citation order
     assert _taka(cards[0]["price"]) == 1350
-    page.get_by_text("Retrieval").first.click()
-    page.get_by_text("Mode:").first.wait_for()  # the retrieval step shows mode, filters, time and the ranking
-    assert "Fantech WGP13" in page.locator("table").first.inner_text()
+    page.get_by_text("How these results were found").first.click()  # collapsed until asked for
+    page.get_by_text("Searched for").first.wait_for()  # the search, mode, filters, time and the ranking
+    assert page.locator("ol li").first.inner_text().startswith("Fantech WGP13")  # the ranking, best first
 
     answer, index = _ask(page, "slim fit jeans for men")
     assert "Slim Fit Stretch Denim Jeans" in answer
@@ -183,23 +185,23 @@ def test_answer_cards_settings_and_follow_up(browser, chat_server: str) -> None:
     cheaper = _cards(page, index)
     assert all(_taka(card["price"]) < best_price for card in cheaper), (best_price, cheaper)
 
-    note = _change_settings(page, {"category": "smart watches"})
-    assert "category smart watches" in note
+    note = _change_settings(page, {"category": "Smart Watches (10)"})
+    assert "From your next message: Smart Watches · answers: catalog facts" in note
     watched, index = _ask(page, "something for my kid")
-    assert "[1]" in watched
-    assert all("smart watches" in card["text"] for card in _cards(page, index))
+    assert "[1]" in watched and watched.startswith("Showing: Smart Watches")  # the active filter, above the answer
+    assert all("Smart Watches" in card["text"] for card in _cards(page, index))
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "chat_app.png"), full_page=True)
 
 
 def test_generator_errors_reach_the_user_and_the_session_keeps_working(browser, chat_server: str) -> None:
     page = _open_chat(browser, chat_server)
-    _change_settings(page, {"generator": "openai"})
+    _change_settings(page, {"generator": "Online AI service"})
     _send(page, "fantech wired gamepad for pc")
     page.get_by_text("is not answering").wait_for(timeout=ANSWER_TIMEOUT_MS)
     page.wait_for_selector("#chat-submit", timeout=ANSWER_TIMEOUT_MS)
     assert "Traceback" not in page.inner_text("body")
-    _change_settings(page, {"generator": "none"})
+    _change_settings(page, {"generator": "Catalog facts (instant, offline)"})
     assert "Fantech WGP13" in _ask(page, "fantech wired gamepad for pc")[0]
 
 
@@ -261,3 +263,39 @@ def test_other_origins_get_no_cors_access(chat_server: str) -> None:
     except urllib.error.HTTPError as err:  # 401 without a session: the headers still tell
         headers = err.headers
     assert headers.get("access-control-allow-origin") is None
+
+
+def test_first_question_is_fast_once_the_server_is_ready(browser, tmp_path_factory: pytest.TempPathFactory,
+                                                         demo_index_dir: Path) -> None:
+    app_root = tmp_path_factory.mktemp("chat-cold")
+    with _serve(app_root, demo_index_dir) as url:
+        log = app_root / "server.log"
+        deadline = time.monotonic() + 120
+        while "catalog ready" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "catalog ready" in log.read_text()  # models are loaded at start-up, not on the first message
+        page = _open_chat(browser, url)
+        started = time.perf_counter()
+        assert "Fantech WGP13" in _ask(page, "fantech wired gamepad for pc")[0]
+        assert time.perf_counter() - started < 3.0
+
+
+def test_on_a_phone_the_starters_fit_and_nothing_scrolls_sideways(browser, chat_server: str) -> None:
+    page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+    page.goto(chat_server)
+    page.wait_for_selector("#starters button", timeout=ANSWER_TIMEOUT_MS)
+    for box in (button.bounding_box() for button in page.locator("#starters button").all()):
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box  # no starter clipped at either edge
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.wait_for_selector("#chat-settings-open-modal", timeout=ANSWER_TIMEOUT_MS)
+    assert "Fantech WGP13" in _ask(page, "fantech wired gamepad for pc")[0]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_message_typed_as_the_page_opens_is_not_lost(browser, chat_server: str) -> None:
+    page = browser.new_context().new_page()
+    page.goto(chat_server)
+    page.wait_for_selector("#chat-input", timeout=ANSWER_TIMEOUT_MS)  # as soon as the box is there
+    page.locator("#chat-input").fill("fantech wired gamepad for pc")
+    page.keyboard.press("Enter")
+    assert "Fantech WGP13" in _answer(page, 0)

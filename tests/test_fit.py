@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from daraz_llama.answers.chat_engine import ProductChatEngine, order_by_fit
-from daraz_llama.answers.context import ContextProduct
+from daraz_llama.answers.context import ContextProduct, display_title
 from daraz_llama.answers.fit import Requirements, TitleVocabulary, assess, assess_all
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.index import load_index
 from daraz_llama.retriever import build_retriever
-from daraz_llama.text import escape_markdown, one_line
+from daraz_llama.text import one_line
 
 
 def _kinds(search: str, message: str | None = None) -> dict[str, str]:
@@ -86,7 +86,7 @@ def test_real_catalog_long_question_is_answered(real_engine) -> None:
     engine = real_engine()
     answer = engine.chat("Hi! I'm renovating my kitchen and I'm looking for a Rizco stainless steel kitchen sink, "
                          "20 inch. Do you have one under 8,500 taka, and what's the price?").response
-    assert answer.startswith("The best match is **Rizco Stainless Steel Kitchen Sink RKS SS 20 Inch** [1]: ৳ 8,000")
+    assert answer.startswith("The best match is **Rizco Stainless Steel Kitchen Sink RKS SS 20 …** [1]: ৳ 8,000")
     assert engine.last_turn.filters == {"max_price": 8500.0}
 
 
@@ -103,7 +103,7 @@ def test_real_catalog_rtx_4060_does_not_lead_with_another_card(real_engine) -> N
     engine = real_engine()
     answer = engine.chat("gaming laptop with rtx 4060 under 150000").response
     lead = engine.last_turn.products[0]
-    assert "4060" in lead.title and answer.startswith(f"The best match is **{escape_markdown(one_line(lead.title))}** [1]")
+    assert "4060" in lead.title and answer.startswith(f"The best match is **{display_title(one_line(lead.title))}** [1]")
     # No RTX 4060 laptop costs under 100,000: the RTX 3050 and 2050 ones found are not called a match.
     answer = engine.chat("gaming laptop with rtx 4060 under 100000 taka").response
     assert answer.startswith("I couldn't find a product in the catalog that fits") and not engine.last_turn.products

@@ -16,7 +16,7 @@ from daraz_llama.answers.chat_engine import ProductChatEngine
 from daraz_llama.answers.context import format_context, number_products, parse_context
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.answers.grounding import check_answer
-from daraz_llama.chat.cards import card_props, ranking_table
+from daraz_llama.chat.cards import card_props, ranking_list
 from daraz_llama.index import load_index
 from daraz_llama.retriever import build_retriever
 from tests.conftest import openai_test_server
@@ -55,8 +55,8 @@ def test_catalog_markup_is_shown_as_text_and_links_stay_in_the_shop() -> None:
                                  image_url="http://evil.example/track.png")
     answer = make_llm("none").complete(f"{context}\nQUESTION: jeans").text
     assert "![x](" not in answer and "[Click for discount](" not in answer and "<b>" not in answer
-    assert r"\[Click for discount\]" in answer and r"\<b\>" in answer
-    assert r"\[Click" in ranking_table(products)
+    assert r"**Jeans !\[x\]** [1]" in answer
+    assert r"\[Click" in ranking_list(products)
     card = card_props(products[0])
     assert card["url"] == "" and card["image"] == ""
     products[0].url = "https://www.daraz.com.bd/products/x-i1.html"

@@ -13,7 +13,7 @@ from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.schema import NodeWithScore
 
-from daraz_llama.answers.context import ContextProduct, format_context, number_products
+from daraz_llama.answers.context import ContextProduct, format_context, number_products, taka
 from daraz_llama.answers.fit import ProductFit, Requirements, TitleVocabulary, assess_all
 from daraz_llama.answers.shopper_query import (asked_about, is_comparison, is_follow_up, search_query, search_words,
                                                wants_cheapest)
@@ -24,7 +24,8 @@ from daraz_llama.retriever import ProductRetriever, build_retriever
 SYSTEM_PROMPT = (
     "You are a shopping assistant for a Daraz store. Answer only from the numbered products below. "
     "Cite every product you mention as [n]. Never state a price, rating or spec that the cited product "
-    "does not list. A product with a 'misses' line lacks what it names: say so. If no product is listed, "
+    "does not list. A product with a 'misses' line lacks what it names: say so. A CHEAPER THAN line gives "
+    "the price of the product the shopper saw last. If no product is listed, "
     "say plainly that nothing in the catalog fits and cite nothing.\n\n{context}"
 )
 CHEAPER_RE = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|kom dam\w*|sosta)\b", re.I)
@@ -144,13 +145,16 @@ class ProductChatEngine(BaseChatEngine):
         fits = assess_all(requirements, [p.title for p in products], [_fit_text(p, n) for p, n in zip(products, nodes)],
                           [p.price for p in products])
         ranked = order_by_fit(products, fits, requirements.cheapest)
-        retrieved = [replace(product, number=i, missing=fit.missing_identity + fit.missing) for i, (product, fit)
-                     in enumerate(ranked, start=1)]
+        retrieved = [replace(product, number=i, missing=fit.missing_identity + fit.missing, meets=fit.met)
+                     for i, (product, fit) in enumerate(ranked, start=1)]
         fitting = bool(ranked) and ranked[0][1].fits
         return retrieved, retrieved[: self.context_products] if fitting else []
 
-    def _messages(self, message: str, standalone: str, products: list[ContextProduct]) -> list[ChatMessage]:
+    def _messages(self, message: str, standalone: str, products: list[ContextProduct],
+                  cheaper_than: float | None = None) -> list[ChatMessage]:
         question = f"QUESTION: {' '.join(message.split())}\nSEARCH: {standalone}"
+        if cheaper_than is not None:
+            question += f"\nCHEAPER THAN: {taka(cheaper_than)}"
         return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT.format(context=format_context(products))),
                 ChatMessage(role=MessageRole.USER, content=question)]
 
@@ -166,7 +170,8 @@ class ProductChatEngine(BaseChatEngine):
         self.last_turn = Turn(message, standalone, products, retriever.mode, retriever.last_filters.as_dict(),
                               retrieved)
         self.memory.put(ChatMessage(role=MessageRole.USER, content=message))
-        return self._messages(message, standalone, products), sources
+        cheaper_than = extra["max_price"] + 1 if "max_price" in extra else None
+        return self._messages(message, standalone, products, cheaper_than), sources
 
     def chat(self, message: str, chat_history: list[ChatMessage] | None = None) -> AgentChatResponse:
         messages, nodes = self.prepare(message)

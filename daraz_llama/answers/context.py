@@ -33,11 +33,13 @@ class ContextProduct:
     category: str | None = None
     colors: str | None = None
     sizes: str | None = None
+    seller: str | None = None
     url: str | None = None
     image_url: str | None = None
     about: str = ""
     score: float | None = None
     missing: list[str] = field(default_factory=list)  # what the shopper asked for that this product lacks
+    meets: list[str] = field(default_factory=list)  # the names, models, measures and budget asked for that it has
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -52,7 +54,15 @@ class ContextProduct:
                    original_price=meta.get("original_price"), discount_pct=meta.get("discount_pct"),
                    rating=meta.get("rating"), rating_count=meta.get("rating_count"), brand=meta.get("brand"),
                    category=meta.get("category"), colors=meta.get("colors"), sizes=meta.get("sizes"),
-                   url=meta.get("url"), image_url=meta.get("image_url"), about=about, score=node.score)
+                   seller=meta.get("seller"), url=meta.get("url"), image_url=meta.get("image_url"), about=about, score=node.score)
+
+
+def display_title(title: str, max_words: int = 8) -> str:
+    """A seller's title shortened for the answer text (the card keeps the full one): the part before
+    " | ", " - ", "(" or ",", at most ``max_words`` words."""
+    head = re.split(r"\s+[|/–-]+\s+|\s*\(|,\s", title, maxsplit=1)[0].strip()
+    words = (head if len(head.split()) >= 2 else title).split()
+    return " ".join(words[:max_words]) + (" …" if len(words) > max_words else "")
 
 
 def taka(amount: float) -> str:
@@ -92,6 +102,8 @@ def format_context(products: list[ContextProduct]) -> str:
         lines.append("    " + " | ".join(facts))
         if p.about:
             lines.append(f"    about: {one_line(p.about)}")
+        if p.meets:
+            lines.append(f"    meets: {one_line('; '.join(p.meets))}")
         if p.missing:
             lines.append(f"    misses: {one_line('; '.join(p.missing))}")
     return "\n".join(lines)
@@ -115,7 +127,7 @@ def parse_context(text: str) -> list[dict[str, str]]:
             products.append({"number": block.group(1), "title": block.group(2).strip()})
         elif products and line.startswith("    "):
             body = line.strip()
-            if body.startswith(("about: ", "misses: ")):
+            if body.startswith(("about: ", "meets: ", "misses: ")):
                 key, _, value = body.partition(": ")
                 products[-1][key] = value
                 continue

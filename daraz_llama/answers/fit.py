@@ -277,6 +277,7 @@ class ProductFit:
     coverage: float
     missing_identity: list[str] = field(default_factory=list)  # names, models it lacks; what it has but was ruled out
     missing: list[str] = field(default_factory=list)  # measures and the budget it does not meet
+    met: list[str] = field(default_factory=list)  # names, models, measures and the budget it meets
 
     @property
     def fits(self) -> bool:
@@ -311,10 +312,12 @@ def assess(requirements: Requirements, title: str, text: str, price: float | Non
     """
     product = ProductText.of(text)
     elsewhere = set(identity_met_elsewhere)
-    met_weight, missing_identity, missing = 0.0, [], []
+    met_weight, missing_identity, missing, met = 0.0, [], [], []
     for requirement in requirements.items:
         if requirement.met_by(product):
             met_weight += requirement.weight if requirement.kind != "excluded" else 0.0
+            if requirement.kind in ("name", "model", "measure"):
+                met.append(requirement.text)
         elif requirement.kind == "excluded":
             missing_identity.append(f"not {requirement.text}")
         elif requirement.identity:
@@ -333,11 +336,12 @@ def assess(requirements: Requirements, title: str, text: str, price: float | Non
     total = requirements.total_weight
     budget_only = requirements.max_price is not None or requirements.min_price is not None
     coverage = met_weight / total if total else (1.0 if budget_only and not requirements.unknown else 0.0)
-    if requirements.max_price is not None and (price is None or price > requirements.max_price):
-        missing.append(f"under ৳ {requirements.max_price:,.0f}")
-    if requirements.min_price is not None and (price is None or price < requirements.min_price):
-        missing.append(f"over ৳ {requirements.min_price:,.0f}")
-    return ProductFit(coverage, missing_identity, missing)
+    for bound, within in ((requirements.max_price, lambda b: price is not None and price <= b),
+                          (requirements.min_price, lambda b: price is not None and price >= b)):
+        if bound is not None:
+            text = f"{'under' if bound == requirements.max_price else 'over'} ৳ {bound:,.0f}"
+            (met if within(bound) else missing).append(text)
+    return ProductFit(coverage, missing_identity, missing, met)
 
 
 def assess_all(requirements: Requirements, titles: list[str], texts: list[str], prices: list[float | None]

@@ -13,30 +13,53 @@ from llama_index.core.base.llms.types import CompletionResponse, CompletionRespo
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
-from daraz_llama.answers.context import parse_context
+from daraz_llama.answers.context import display_title, parse_context
 from daraz_llama.answers.grounding import AMOUNT_RE
 from daraz_llama.answers.shopper_query import wants_cheapest
 from daraz_llama.text import escape_markdown
 
 QUESTION_RE = re.compile(r"^QUESTION:(.*)$", re.MULTILINE)  # linear; the value is stripped in Python
 SEARCH_RE = re.compile(r"^SEARCH:(.*)$", re.MULTILINE)
+CHEAPER_RE = re.compile(r"^CHEAPER THAN:(.*)$", re.MULTILINE)
 MAX_LISTED = 3
 MAX_NAME_CHARS = 40
 NO_MATCH = ("I couldn't find a product in the catalog that fits “{search}”. "
             "Try other words, fewer details or a wider price range.")
 
 
-def _line(product: dict[str, str]) -> str:
-    facts = [product.get("price", "unknown")]
+def _facts(product: dict[str, str]) -> str:
     rating = product.get("rating", "no ratings yet")
-    facts.append(rating if rating == "no ratings yet" else f"rated {rating}")
-    return f"**{escape_markdown(product['title'])}** [{product['number']}]: {', '.join(facts)}"
+    return f"{product.get('price', 'price not listed')}, " + (rating if rating == "no ratings yet" else f"rated {rating}")
 
 
-def _lacks(product: dict[str, str]) -> str:
+def _quoted(items: str) -> str:
     """ “15-inch” and “under ৳ 55,000” (quoted: the shopper's words, not claims about the product)."""
-    missing = [f"“{escape_markdown(m)}”" for m in product.get("misses", "").split("; ") if m]
-    return " and ".join(missing)
+    return " and ".join(f"“{escape_markdown(item)}”" for item in items.split("; ") if item)
+
+
+def _others(products: list[dict[str, str]]) -> str:
+    """ "Other options: [2] ৳ 480 · [3] ৳ 599 (lacks “40 inch”)." — the cards below show them in full."""
+    if not products:
+        return ""
+    parts = [f"[{p['number']}] {p.get('price', 'price not listed')}" + (f" (lacks {_quoted(p['misses'])})"
+                                                                        if p.get("misses") else "")
+             for p in products]
+    return "Other options: " + " · ".join(parts) + "."
+
+
+def _cheaper(product: dict[str, str], cheaper_than: str | None) -> str:
+    """ " It is 87% cheaper than the last pick." (a share, so no new taka amount is stated)."""
+    if not cheaper_than or "price" not in product:
+        return ""
+    before, now = (_amount(cheaper_than), _amount(product["price"]))
+    if not before or now is None or now >= before:
+        return ""
+    return f" It is {round(100 * (before - now) / before)}% cheaper than the last pick."
+
+
+def _amount(text: str) -> float | None:
+    match = AMOUNT_RE.search(text)
+    return float((match.group(1) or match.group(2)).replace(",", "")) if match else None
 
 
 def _name(value: str | None) -> str | None:
@@ -51,30 +74,29 @@ def _last(pattern: re.Pattern[str], prompt: str) -> str | None:
 
 
 def compose_answer(prompt: str) -> str:
-    """The offline answer for a generator prompt: the first product leads (the chat engine puts the
-    best fit first and lists none when nothing fits); a product with a ``misses`` line is a partial match.
-    Catalog and shopper text is shown escaped: it never becomes a link, an image or markup."""
+    """The offline answer for a generator prompt: the best pick and why in a sentence or two (the chat
+    engine puts the best fit first and lists no product when nothing fits), then the other options by
+    number and price; a product with a ``misses`` line is a partial match. Catalog and shopper text is
+    shown escaped: it never becomes a link, an image or markup."""
     question = _last(QUESTION_RE, prompt)
     asked = _last(SEARCH_RE, prompt) or question or "your question"
     products = parse_context(prompt)
     if not products:
         return NO_MATCH.format(search=escape_markdown(asked))
     best, others = products[0], products[1:MAX_LISTED]
+    title = f"**{escape_markdown(display_title(best['title']))}** [{best['number']}]"
     if best.get("misses"):
-        parts = [f"Nothing here has everything you asked for; the closest is {_line(best)}. "
-                 f"It lacks {_lacks(best)}."]
+        text = (f"Nothing here has everything you asked for; the closest is {title}: {_facts(best)}. "
+                f"It lacks {_quoted(best['misses'])}.")
     else:
-        cheapest = wants_cheapest(question) if question else False
-        parts = [f"The {'cheapest' if cheapest else 'best'} match is {_line(best)}."]
-        brand = _name(best.get("brand")) if (best.get("brand") or "").lower() != "no brand" else None
-        names = [v for v in (brand, _name(best.get("category"))) if v]
-        if names:
-            parts.append(f"It is from {', '.join(escape_markdown(v) for v in names)}.")
-    if others:
-        parts.append("Also worth a look:")
-        for product in others:
-            parts.append(f"- {_line(product)}" + (f" (lacks {_lacks(product)})" if product.get("misses") else ""))
-    return "\n".join(parts)
+        pick = "cheapest" if question and wants_cheapest(question) else "best"
+        why = f", with {_quoted(best['meets'])}" if best.get("meets") else ""
+        text = f"The {pick} match is {title}: {_facts(best)}{why}."
+    text += _cheaper(best, _last(CHEAPER_RE, prompt))
+    brand = _name(best.get("brand")) if (best.get("brand") or "").lower() != "no brand" else None
+    if brand:
+        text += f" Brand: {escape_markdown(brand)}."
+    return "\n\n".join(part for part in (text, _others(others)) if part)
 
 
 class CatalogAnswerLLM(CustomLLM):

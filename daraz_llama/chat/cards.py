@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from daraz_llama.answers.context import ContextProduct, price_text, rating_text
 from daraz_llama.answers.grounding import CITATION_RE
+from daraz_llama.chat.options import category_label
 from daraz_llama.text import escape_markdown
 
 
@@ -40,23 +41,24 @@ def card_props(product: ContextProduct) -> dict[str, Any]:
         "title": product.title,
         "price": price_text(product) or "price not listed",
         "rating": rating_text(product),
-        "category": product.category or "",
-        "brand": product.brand or "",
+        "category": category_label(product.category or ""),
+        "brand": product.brand if (product.brand or "").casefold() not in ("", "no brand") else "",
+        "seller": product.seller or "",
         "url": safe_url(product.url, LINK_DOMAINS),
         "image": safe_url(product.image_url, IMAGE_DOMAINS),
         "productId": product.product_id,
     }
 
 
-def ranking_table(products: list[ContextProduct]) -> str:
-    """Markdown table of the ranked products with their scores and what each lacks (the retrieval step's output)."""
+def ranking_list(products: list[ContextProduct]) -> str:
+    """The ranked products, one wrapped line each (readable on a phone): title, price, rating, what it
+    lacks of the request, score and id (the collapsed "How these results were found" step)."""
     if not products:
         return "No product matched."
-    rows = ["| # | product | price | rating | score | misses | id |", "|---|---|---|---|---|---|---|"]
+    lines = []
     for p in products:
-        title = escape_markdown(p.title)
-        score = f"{p.score:.4f}" if p.score is not None else "-"
-        misses = escape_markdown("; ".join(p.missing)) or "-"
-        rows.append(f"| {p.number} | {title} | {price_text(p) or '-'} | {rating_text(p)} | {score} | {misses} "
-                    f"| {p.product_id} |")
-    return "\n".join(rows)
+        lacks = f" · lacks {escape_markdown('; '.join(p.missing))}" if p.missing else ""
+        score = f" · score {p.score:.4f}" if p.score is not None else ""
+        lines.append(f"{p.number}. {escape_markdown(p.title)} — {price_text(p) or 'price not listed'} · "
+                     f"{rating_text(p)}{lacks}{score} · id {p.product_id}")
+    return "\n".join(lines)

@@ -26,6 +26,8 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_CORPUS = DATA_DIR / "demo_corpus.md"
 DEMO_QUESTIONS = DATA_DIR / "demo_questions.jsonl"
 STARTERS = 4
+COMMON_COLOURS = frozenset("black white red blue green yellow pink purple grey gray brown navy maroon silver golden "
+                           "beige orange".split())
 
 
 class CatalogError(Exception):
@@ -75,8 +77,9 @@ class Catalog:
         self._retrievers: dict[tuple, ProductRetriever] = {}
         self._llms: dict[tuple[str, str | None], LLM] = {}
         self._llm_lock = threading.Lock()  # a generator is loaded once, even when two sessions ask at once
-        self.categories = [name for name, _ in Counter(c["category"] for c in index.chunks
-                                                      if c.get("category")).most_common()]
+        per_product = {c["product_id"]: c.get("category") for c in index.chunks}
+        self.category_counts = Counter(category for category in per_product.values() if category)
+        self.categories = [name for name, _ in self.category_counts.most_common()]
         self.brands = {c["brand"].casefold(): c["brand"] for c in index.chunks if c.get("brand")}
 
     @classmethod
@@ -114,10 +117,7 @@ class Catalog:
         if options.generator == "local":
             from daraz_llama.answers.local_llm import FINE_TUNED_GENERATOR_DIR, base_gemma_folder
 
-            if options.local_model == "fine-tuned":
-                if not (FINE_TUNED_GENERATOR_DIR / "config.json").is_file():
-                    raise GeneratorError(f"no fine-tuned generator in {FINE_TUNED_GENERATOR_DIR}: train one with "
-                                         "`daraz-llama train generator CORPUS`, or choose the base model")
+            if options.local_model == "fine-tuned" and fine_tuned_generator_exists():
                 model = str(FINE_TUNED_GENERATOR_DIR.resolve())
             else:
                 model = str(base_gemma_folder())
@@ -133,8 +133,15 @@ class Catalog:
             retriever = self.retriever(options)
         return ProductChatEngine(retriever, self.llm(options), context_products=options.products, memory=memory)
 
+    def warm_up(self, options: ChatOptions) -> None:
+        """Load what the first question would (vectors, embedder, cross-encoder, generator) before anyone asks."""
+        engine = self.engine(options)
+        with self.lock:
+            engine.retriever.retrieve("warm up")
+
     def starters(self) -> list[str]:
-        """Example questions: the demo's own for the demo corpus, else built from well-rated products."""
+        """Example questions as shoppers ask: the demo's own for the demo corpus; else, for the biggest
+        categories, "<colour or brand> <category> under <budget> taka" from a well-rated product."""
         if self.source.corpus is not None and self.source.corpus.resolve() == DEMO_CORPUS:
             rows = [json.loads(line) for line in DEMO_QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
             return [row["question"] for row in rows if row.get("answerable", True)][:STARTERS]
@@ -147,10 +154,35 @@ class Catalog:
         questions = []
         for category in self.categories[:STARTERS]:
             if category in best:
-                title = self.index.nodes([best[category]["id"]])[0].metadata.get("title", "")
+                metadata = self.index.nodes([best[category]["id"]])[0].metadata
                 ceiling = int(math.ceil(best[category]["price"] / 100.0) * 100)
-                questions.append(f"{' '.join(title.split()[:5])} under {ceiling} taka")
+                questions.append(f"{_salient(metadata, category)}{category} under {ceiling} taka")
         return questions
+
+
+def _salient(metadata: Mapping[str, object], category: str) -> str:
+    """A colour or brand worth asking for ("black ", "fantech "), or nothing."""
+    colour = str(metadata.get("colors") or "").split(",")[0].strip().lower()
+    if colour in COMMON_COLOURS and colour not in category:
+        return f"{colour} "
+    brand = str(metadata.get("brand") or "").strip()
+    if brand and brand.casefold() != "no brand" and len(brand.split()) == 1 and brand.casefold() not in category:
+        return f"{brand.lower()} "
+    return ""
+
+
+def fine_tuned_generator_exists() -> bool:
+    from daraz_llama.answers.local_llm import FINE_TUNED_GENERATOR_DIR
+
+    return (FINE_TUNED_GENERATOR_DIR / "config.json").is_file()
+
+
+def generator_note(options: ChatOptions) -> str | None:
+    """What a shopper should know about the generator they chose (None: nothing)."""
+    if options.generator == "local" and options.local_model == "fine-tuned" and not fine_tuned_generator_exists():
+        return ("There is no fine-tuned answer model yet (`daraz-llama train generator CORPUS` makes one): "
+                "answers come from the base Gemma 3 270M.")
+    return None
 
 
 _shared: Catalog | None = None

@@ -5,12 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from daraz_llama.answers.context import taka
 from daraz_llama.answers.generators import GENERATORS
 from daraz_llama.filters import ProductFilters
 from daraz_llama.retriever import MODES
 
 ANY = "Any"
 LOCAL_MODELS = ("fine-tuned", "base")
+# What the settings panel shows → the value behind it.
+MODE_LABELS = {"Best available": "auto", "Keywords and meaning, re-ranked": "hybrid+rerank",
+               "Keywords and meaning": "hybrid", "Keywords only": "bm25", "Meaning only": "dense"}
+GENERATOR_LABELS = {"Catalog facts (instant, offline)": "none", "Gemma 3 270M on this server": "local",
+                    "Online AI service": "openai"}
+LOCAL_MODEL_LABELS = {"Tuned for this shop": "fine-tuned", "Base model": "base"}
 
 
 class OptionsError(ValueError):
@@ -28,9 +35,32 @@ class ChatOptions:
     local_model: str = "fine-tuned"
 
     def describe(self) -> str:
-        active = ", ".join(f"{key} {value}" for key, value in self.filters.as_dict().items()) or "no filters"
-        model = f" ({self.local_model})" if self.generator == "local" else ""
-        return f"mode {self.mode}, {self.products} products, {active}, generator {self.generator}{model}"
+        """The settings in a shopper's words: "Mens Jeans · under ৳ 30,000 · answers from catalog facts"."""
+        answers = next(label for label, value in GENERATOR_LABELS.items() if value == self.generator)
+        return f"{describe_filters(self.filters) or 'all products'} · answers: {answers.lower()}"
+
+
+def category_label(category: str) -> str:
+    """``"mens jeans"`` → ``"Mens Jeans"``."""
+    return " ".join(word[:1].upper() + word[1:] for word in category.split())
+
+
+def describe_filters(filters: ProductFilters) -> str:
+    """The active filters in a shopper's words (empty when there are none)."""
+    parts = []
+    if filters.category:
+        parts.append(category_label(filters.category))
+    if filters.brand:
+        parts.append(f"brand {filters.brand}")
+    if filters.min_price is not None and filters.max_price is not None:
+        parts.append(f"{taka(filters.min_price)} to {taka(filters.max_price)}")
+    elif filters.max_price is not None:
+        parts.append(f"under {taka(filters.max_price)}")
+    elif filters.min_price is not None:
+        parts.append(f"over {taka(filters.min_price)}")
+    if filters.min_rating:
+        parts.append(f"{filters.min_rating:g}★ and up")
+    return " · ".join(parts)
 
 
 def _number(settings: Mapping[str, Any], key: str) -> float | None:
