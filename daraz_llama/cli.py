@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import sys
@@ -472,6 +473,8 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "e
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if not args.verbose:  # other libraries' progress bars (weights, hub downloads) only with --verbose
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:

@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
+from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilter, MetadataFilters
+
 
 @dataclass(frozen=True)
 class ProductFilters:
@@ -53,3 +55,35 @@ class ProductFilters:
         if self.min_rating is not None and (rating is None or rating < self.min_rating):
             return False
         return True
+
+    @classmethod
+    def from_metadata_filters(cls, filters: MetadataFilters) -> "ProductFilters":
+        """LlamaIndex ``MetadataFilters`` (AND of ``category ==``, ``brand ==``, ``price >=/<=``,
+        ``rating >=``) as product filters; anything else is a ValueError naming it."""
+        if filters.condition not in (None, FilterCondition.AND):
+            raise ValueError(f"only AND filters are supported, got {filters.condition}")
+        values: dict[str, Any] = {}
+        for item in filters.filters:
+            if not isinstance(item, MetadataFilter):
+                raise ValueError("nested MetadataFilters are not supported")
+            field_name = _FILTER_FIELDS.get((item.key, item.operator))
+            if field_name is None:
+                raise ValueError(f"unsupported filter {item.key} {item.operator.value} {item.value!r}: use category ==, "
+                                 "brand ==, price >= / <=, rating >=")
+            values[field_name] = item.value if field_name in ("category", "brand") else float(item.value)
+        return cls(**values)
+
+    def to_metadata_filters(self) -> MetadataFilters:
+        """These filters as LlamaIndex ``MetadataFilters``."""
+        return MetadataFilters(filters=[MetadataFilter(key=key, operator=operator, value=getattr(self, name))
+                                        for (key, operator), name in _FILTER_FIELDS.items()
+                                        if getattr(self, name) is not None and operator != FilterOperator.GT
+                                        and operator != FilterOperator.LT])
+
+
+_FILTER_FIELDS = {
+    ("category", FilterOperator.EQ): "category", ("brand", FilterOperator.EQ): "brand",
+    ("price", FilterOperator.GTE): "min_price", ("price", FilterOperator.GT): "min_price",
+    ("price", FilterOperator.LTE): "max_price", ("price", FilterOperator.LT): "max_price",
+    ("rating", FilterOperator.GTE): "min_rating",
+}

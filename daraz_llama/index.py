@@ -301,7 +301,7 @@ def _write_version(index: ProductIndex, folder: Path) -> None:
         index.storage.persist(persist_dir=str(folder))
     else:
         index.docstore.persist(str(folder / "docstore.json"))
-    index.bm25.persist(str(folder / "bm25"))
+    index.bm25.persist(str(folder / "bm25"), show_progress=False)
     (folder / "chunks.json").write_text(json.dumps(index.chunks, ensure_ascii=False), encoding="utf-8")
     (folder / "problems.json").write_text(json.dumps([p.__dict__ for p in index.problems], ensure_ascii=False),
                                           encoding="utf-8")
@@ -324,7 +324,7 @@ def load_index(index_dir: str | Path) -> ProductIndex:
         reading = version / "problems.json"
         problems = [ParseProblem(**p) for p in json.loads(reading.read_text(encoding="utf-8"))]
         reading = version / "bm25"
-        bm25 = BM25Retriever.from_persist_dir(str(reading))
+        bm25 = BM25Retriever.from_persist_dir(str(reading), show_progress=False)
         if not isinstance(bm25.corpus, list) or len(bm25.corpus) != len(chunks):
             reading = version / "bm25" / "corpus.jsonl"
             raise ValueError(f"{len(bm25.corpus or [])} BM25 documents for {len(chunks)} chunks")

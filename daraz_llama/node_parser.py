@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import ConfigDict, Field, model_validator
 from llama_index.core.node_parser.interface import NodeParser
 from llama_index.core.node_parser.node_utils import build_nodes_from_splits
 from llama_index.core.schema import BaseNode, Document
@@ -67,12 +67,20 @@ def pack_paragraphs(text: str, min_words: int, max_words: int) -> list[str]:
 class ProductNodeParser(NodeParser):
     """Split each product into chunks of ``min_words``–``max_words`` words, each starting with the title.
 
-    Node ids are ``<product id>-<n>``, and every node points back to its product
-    (``ref_doc_id`` and the SOURCE relationship).
+    Node ids are ``<product id>-<n>`` (``<node id>-<n>`` for nodes from another parser), and every node
+    points back to its product (``ref_doc_id`` and the SOURCE relationship).
     """
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or foreign argument (chunk_size=) is an error
 
     min_words: int = Field(default=40, gt=0, description="A trailing chunk shorter than this is merged.")
     max_words: int = Field(default=160, gt=0, description="Upper bound on words per chunk, title excluded.")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> "ProductNodeParser":
+        if self.min_words > self.max_words:
+            raise ValueError(f"min_words ({self.min_words}) must not exceed max_words ({self.max_words})")
+        return self
 
     @classmethod
     def class_name(cls) -> str:
@@ -95,8 +103,10 @@ class ProductNodeParser(NodeParser):
             body = body[len(title):]
         chunks = pack_paragraphs(body, self.min_words, self.max_words) or [""]
         texts = [f"{title}\n{chunk}".strip() for chunk in chunks]
-        product_id = node.ref_doc_id if not isinstance(node, Document) else node.doc_id
-        built = build_nodes_from_splits(texts, node, id_func=lambda i, _doc: f"{product_id}-{i}")
+        # A product Document gives "<product id>-<n>"; a node from another parser its own id, so chunks of two
+        # nodes of one product never share an id.
+        prefix = node.doc_id if isinstance(node, Document) else node.node_id
+        built = build_nodes_from_splits(texts, node, id_func=lambda i, _doc: f"{prefix}-{i}")
         for index, chunk_node in enumerate(built):
             chunk_node.metadata = {**node.metadata, "chunk": index}
             chunk_node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, "chunk"]

@@ -3,7 +3,9 @@ one result per product, shopper filters."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from llama_index.core.indices.vector_store.retrievers import VectorIndexRetrieve
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama.filters import ProductFilters
@@ -111,6 +114,7 @@ class ProductRetriever(BaseRetriever):
             self._reranker = load_reranker(self.config.resolved_reranker(), self.config.rerank_candidates,
                                            self.config.rerank_max_length, self.config.rerank_int8)
         self._candidate_retrievers: dict[ProductFilters, BaseRetriever | None] = {}
+        self._candidates_lock = threading.Lock()  # async queries build per-filter retrievers from threads
         self.last_filters = self.config.filters  # the filters the last query ran with (price limits included)
 
     def _effective_mode(self) -> str:
@@ -146,6 +150,10 @@ class ProductRetriever(BaseRetriever):
 
         Built once per distinct filter set and kept (up to MAX_FILTER_SETS of them).
         """
+        with self._candidates_lock:
+            return self._candidates_locked(filters)
+
+    def _candidates_locked(self, filters: ProductFilters) -> BaseRetriever | None:
         if filters not in self._candidate_retrievers:
             if len(self._candidate_retrievers) >= MAX_FILTER_SETS:
                 self._candidate_retrievers.pop(next(iter(self._candidate_retrievers)))
@@ -204,6 +212,10 @@ class ProductRetriever(BaseRetriever):
         self.last_filters = filters
         return products[: self.config.top_k]
 
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        """Retrieval in a worker thread: model inference never blocks the event loop."""
+        return await asyncio.to_thread(self._retrieve, query_bundle)
+
     def _ranked_products(self, query_bundle: QueryBundle, filters: ProductFilters) -> list[NodeWithScore]:
         candidates = self._candidates(filters)
         if candidates is None:
@@ -257,8 +269,13 @@ def build_retriever(source: str | Path | ProductIndex, config: RetrieverConfig |
                     **overrides: Any) -> ProductRetriever:
     """The one public builder: a LlamaIndex retriever over a corpus file, an index folder or a loaded index.
 
-    ``overrides`` replace fields of ``config``, e.g. ``build_retriever(path, mode="bm25", top_k=5)``.
+    ``overrides`` replace fields of ``config``, e.g. ``build_retriever(path, mode="bm25", similarity_top_k=5,
+    filters=MetadataFilters(...))`` (``top_k`` and ``ProductFilters`` work too).
     """
+    if "similarity_top_k" in overrides:  # LlamaIndex's name for top_k
+        overrides["top_k"] = overrides.pop("similarity_top_k")
+    if isinstance(overrides.get("filters"), MetadataFilters):
+        overrides["filters"] = ProductFilters.from_metadata_filters(overrides["filters"])
     config = replace(config or RetrieverConfig(), **overrides)
     index = source if isinstance(source, ProductIndex) else open_index(source, config)
     return ProductRetriever(index, config)

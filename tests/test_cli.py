@@ -76,3 +76,19 @@ def test_console_script(demo_index_dir: Path) -> None:
                            "--json", "--top-k", "1"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["title"].startswith("Fantech WGP13")
+
+
+def test_search_is_quiet_unless_verbose(demo_index_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "daraz_llama.cli", "search", "slim jeans", "--index-dir", str(demo_index_dir),
+               "--mode", "hybrid"]
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}  # main() in this process sets it
+    quiet = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert quiet.returncode == 0 and "Slim" in quiet.stdout
+    assert "Loading weights" not in quiet.stderr and "Finding newlines" not in quiet.stderr, quiet.stderr
+    verbose = subprocess.run(command[:3] + ["-v"] + command[3:], capture_output=True, text=True, timeout=300, env=env)
+    assert verbose.returncode == 0 and "Loading weights" in verbose.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from llama_index.core.schema import Document, NodeRelationship
 
 from daraz_llama.node_parser import ProductNodeParser, pack_paragraphs
@@ -54,3 +56,24 @@ def test_real_products_chunk_within_bounds(real_sample: Path) -> None:
         assert node.text.startswith(title)
         assert len(body.split()) <= 160
     assert len(nodes) > len(documents)  # long descriptions give several chunks
+
+
+def test_after_another_parser_node_ids_stay_unique(demo_corpus) -> None:
+    from llama_index.core.node_parser import SentenceSplitter
+
+    documents = DarazCorpusReader().load_data(demo_corpus)
+    split = SentenceSplitter(chunk_size=200, chunk_overlap=0).get_nodes_from_documents(documents)
+    assert len(split) > len(documents)  # several nodes of one product
+    chunks = ProductNodeParser()(split)
+    assert len({chunk.node_id for chunk in chunks}) == len(chunks)
+    assert {chunk.ref_doc_id for chunk in chunks} == {d.doc_id for d in documents}
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"min_words": 200, "max_words": 100}, "must not exceed max_words"),
+    ({"chunk_size": 512}, "chunk_size"),
+    ({"max_words": 0}, "greater than 0"),
+])
+def test_bad_parser_arguments_are_rejected(arguments: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ProductNodeParser(**arguments)

@@ -144,3 +144,45 @@ def test_a_price_limit_nothing_meets_is_dropped(demo_index) -> None:
     retriever = build_retriever(demo_index, mode="hybrid", top_k=3)
     results = retriever.retrieve("apple watch under 10 taka")
     assert results and retriever.last_filters == ProductFilters()
+
+
+def test_llamaindex_metadata_filters_and_similarity_top_k(demo_index_dir: Path) -> None:
+    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+
+    filters = MetadataFilters(filters=[MetadataFilter(key="category", value="mens jeans"),
+                                       MetadataFilter(key="price", operator=FilterOperator.LTE, value=500)])
+    retriever = build_retriever(demo_index_dir, mode="hybrid", similarity_top_k=3, filters=filters)
+    hits = retriever.retrieve("slim jeans")
+    assert 0 < len(hits) <= 3
+    assert all(h.node.metadata["category"] == "mens jeans" and h.node.metadata["price"] <= 500 for h in hits)
+    assert retriever.config.filters.to_metadata_filters() == filters
+    with pytest.raises(ValueError, match="unsupported filter colour == 'black'"):
+        build_retriever(demo_index_dir, filters=MetadataFilters(filters=[MetadataFilter(key="colour", value="black")]))
+
+
+def test_async_queries_do_not_block_the_event_loop(demo_index_dir: Path) -> None:
+    import asyncio
+
+    retriever = build_retriever(demo_index_dir, mode="hybrid")
+    retriever.retrieve("warm up")  # load the embedder first
+
+    async def main() -> tuple[int, list]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        started = asyncio.get_running_loop().time()
+        results = await asyncio.gather(*(retriever.aretrieve(q) for q in
+                                         ("jeans", "gamepad", "saree", "smart watch") * 3))
+        elapsed = asyncio.get_running_loop().time() - started
+        task.cancel()
+        return ticks, results, elapsed
+
+    ticks, results, elapsed = asyncio.run(main())
+    assert all(results)
+    assert ticks >= 0.3 * elapsed / 0.005  # the loop kept ticking while the queries ran in threads
