@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import hashlib
 import logging
 import warnings
@@ -11,8 +12,17 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 # The folder names that training writes; picked up automatically when present.
-FINE_TUNED_EMBEDDER_DIR = Path("models/embedder-ft")
-FINE_TUNED_RERANKER_DIR = Path("models/reranker-ft")
+MODELS_ENV = "DARAZ_LLAMA_MODELS"  # where fine-tuned models are looked for (default: ./models)
+
+
+def models_dir() -> Path:
+    """The folder of fine-tuned models: ``$DARAZ_LLAMA_MODELS``, else ``models`` in the current folder."""
+    return Path(os.environ.get(MODELS_ENV) or "models")
+
+
+def fine_tuned_dir(name: str) -> Path:
+    """``embedder-ft``, ``reranker-ft`` or ``generator-ft`` inside :func:`models_dir`."""
+    return models_dir() / name
 
 
 class ModelError(Exception):
@@ -30,15 +40,15 @@ def packaged_minilm_path() -> str:
 
 def default_embedder() -> str:
     """The fine-tuned embedder if training produced one here, else the packaged MiniLM."""
-    if (FINE_TUNED_EMBEDDER_DIR / "config.json").is_file():
-        return str(FINE_TUNED_EMBEDDER_DIR.resolve())
+    if (fine_tuned_dir("embedder-ft") / "config.json").is_file():
+        return str(fine_tuned_dir("embedder-ft").resolve())
     return packaged_minilm_path()
 
 
 def default_reranker() -> str | None:
     """The fine-tuned cross-encoder if training produced one here; there is no offline default."""
-    if (FINE_TUNED_RERANKER_DIR / "config.json").is_file():
-        return str(FINE_TUNED_RERANKER_DIR.resolve())
+    if (fine_tuned_dir("reranker-ft") / "config.json").is_file():
+        return str(fine_tuned_dir("reranker-ft").resolve())
     return None
 
 

@@ -20,7 +20,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndex, StaleIndexError, build_index, current_version_dir, load_index, staleness
-from daraz_llama.models import FINE_TUNED_EMBEDDER_DIR, default_embedder, default_reranker, load_reranker
+from daraz_llama.models import default_embedder, default_reranker, fine_tuned_dir, load_reranker
 from daraz_llama.postprocessor import BestChunkPerProduct, product_id_of
 from daraz_llama.query_parsing import parse_price_limit
 
@@ -241,19 +241,16 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
     ``config.index_dir`` when it is fresh, and rebuilt incrementally when it is not)."""
     config = config or RetrieverConfig()
     source = Path(source)
-    if source.is_dir():
+    if source.is_dir():  # loading only reads: a newer model or a changed corpus is reported, never rebuilt here
         index = load_index(source)
-        fine_tuned = default_embedder() if FINE_TUNED_EMBEDDER_DIR.is_dir() and config.embedder is None else None
-        corpus = Path(index.manifest["corpus"]["path"])
-        if fine_tuned and index.storage is not None and staleness(index.manifest, embedder=fine_tuned) \
-                and corpus.is_file():
-            say_once(f"a fine-tuned embedder is in {FINE_TUNED_EMBEDDER_DIR}: re-indexing {source} with it")
-            return build_index(corpus, source, embedder=fine_tuned, show_progress=show_progress)
+        rebuild = f"daraz-llama index {index.manifest['corpus']['path']} --index-dir {source}"
+        fine_tuned = default_embedder() if fine_tuned_dir("embedder-ft").is_dir() and config.embedder is None else None
+        if fine_tuned and index.storage is not None and staleness(index.manifest, embedder=fine_tuned):
+            say_once(f"a fine-tuned embedder is in {fine_tuned_dir('embedder-ft')} but {source} was built with "
+                     f"{index.embedder}: using the index as it is; `{rebuild}` rebuilds it with the new one")
         reasons = staleness(index.manifest)
         if reasons:
-            raise StaleIndexError(f"index {source} is stale: " + "; ".join(reasons)
-                                  + f". Rebuild it: daraz-llama index {index.manifest['corpus']['path']} "
-                                  f"--index-dir {source}")
+            raise StaleIndexError(f"index {source} is stale: " + "; ".join(reasons) + f". Rebuild it: {rebuild}")
         return index
     embedder = config.resolved_embedder()
     if config.index_dir is not None and current_version_dir(config.index_dir) is not None:

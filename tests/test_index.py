@@ -155,3 +155,21 @@ def test_an_unwritable_index_folder_is_one_clear_error(tmp_path: Path, demo_corp
         build_index(demo_corpus, tmp_path / "a-file" / "idx", embedder=None, show_progress=False)
     assert main(["index", str(demo_corpus), "--index-dir", str(tmp_path / "a-file" / "idx"), "--embedder", "none"]) == 2
     assert "cannot write the index in" in capsys.readouterr().err
+
+
+def test_loading_never_rebuilds_and_models_are_found_through_one_setting(
+        tmp_path: Path, demo_corpus: Path, minilm: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from daraz_llama.models import default_embedder, models_dir
+
+    build_index(demo_corpus, tmp_path / "idx", embedder=minilm, show_progress=False)
+    before = current_version_dir(tmp_path / "idx")
+    shutil.copytree(minilm, tmp_path / "shop-models" / "embedder-ft")  # a "fine-tuned" embedder appears
+    (tmp_path / "shop-models" / "embedder-ft" / "extra.txt").write_text("changes the weights' identity")
+    monkeypatch.setenv("DARAZ_LLAMA_MODELS", str(tmp_path / "shop-models"))
+    assert models_dir() == tmp_path / "shop-models"
+    assert default_embedder() == str((tmp_path / "shop-models" / "embedder-ft").resolve())
+    with caplog.at_level("WARNING"):
+        index = open_index(tmp_path / "idx")
+    assert current_version_dir(tmp_path / "idx") == before and index.embedder == minilm  # nothing was written
+    assert "daraz-llama index" in caplog.text and "--index-dir" in caplog.text

@@ -136,7 +136,7 @@ def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     Also writes held-out questions (products of the silver dev split) for ``daraz-llama eval-answers``.
     """
     from daraz_llama.answers.local_llm import base_gemma_folder
-    from daraz_llama.models import FINE_TUNED_EMBEDDER_DIR
+    from daraz_llama.models import fine_tuned_dir
     from training.generator import GENERATOR_PRESETS, build_sft_set, train_generator
 
     if size not in GENERATOR_PRESETS:
@@ -144,7 +144,7 @@ def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     preset = GENERATOR_PRESETS[size]
     models_dir = Path(models_dir)
     work = models_dir / "work"
-    index_name = "index-ft" if (FINE_TUNED_EMBEDDER_DIR / "config.json").is_file() else "index-base"
+    index_name = "index-ft" if (fine_tuned_dir("embedder-ft") / "config.json").is_file() else "index-base"
     index = open_index(corpus, RetrieverConfig(index_dir=work / index_name), show_progress=show_progress)
     data = prepare_data(index, work, seed)
     examples = build_sft_set(index, data.train, preset.train_questions, seed)

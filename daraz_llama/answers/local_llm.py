@@ -19,10 +19,9 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
-from daraz_llama.models import ModelError, torch_device
+from daraz_llama.models import ModelError, fine_tuned_dir, torch_device
 
 logger = logging.getLogger(__name__)
-FINE_TUNED_GENERATOR_DIR = Path("models/generator-ft")
 # Gemma's turn format; the GGUF file carries no chat template.
 GEMMA_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{% set role = 'model' if m['role'] == 'assistant' else 'user' %}"
@@ -65,8 +64,8 @@ def base_gemma_folder() -> Path:
 
 def default_generator() -> str:
     """The fine-tuned generator when training produced one here, else the base Gemma folder."""
-    if (FINE_TUNED_GENERATOR_DIR / "config.json").is_file():
-        return str(FINE_TUNED_GENERATOR_DIR.resolve())
+    if (fine_tuned_dir("generator-ft") / "config.json").is_file():
+        return str(fine_tuned_dir("generator-ft").resolve())
     return str(base_gemma_folder())
 
 

@@ -18,6 +18,7 @@ from daraz_llama.answers.chat_engine import ProductChatEngine
 from daraz_llama.answers.generators import GeneratorError, make_llm
 from daraz_llama.chat.options import ChatOptions
 from daraz_llama.index import DEFAULT_INDEX_DIR, IndexNotFoundError, ProductIndex, read_manifest
+from daraz_llama.models import fine_tuned_dir
 from daraz_llama.retriever import ProductRetriever, RetrieverConfig, build_retriever, open_index
 
 CORPUS_ENV = "DARAZ_LLAMA_CORPUS"
@@ -115,10 +116,10 @@ class Catalog:
         """The generator the options ask for; GeneratorError says what is missing."""
         model = None
         if options.generator == "local":
-            from daraz_llama.answers.local_llm import FINE_TUNED_GENERATOR_DIR, base_gemma_folder
+            from daraz_llama.answers.local_llm import base_gemma_folder
 
             if options.local_model == "fine-tuned" and fine_tuned_generator_exists():
-                model = str(FINE_TUNED_GENERATOR_DIR.resolve())
+                model = str(fine_tuned_dir("generator-ft").resolve())
             else:
                 model = str(base_gemma_folder())
         key = (options.generator, model)
@@ -172,9 +173,7 @@ def _salient(metadata: Mapping[str, object], category: str) -> str:
 
 
 def fine_tuned_generator_exists() -> bool:
-    from daraz_llama.answers.local_llm import FINE_TUNED_GENERATOR_DIR
-
-    return (FINE_TUNED_GENERATOR_DIR / "config.json").is_file()
+    return (fine_tuned_dir("generator-ft") / "config.json").is_file()
 
 
 def generator_note(options: ChatOptions) -> str | None:
