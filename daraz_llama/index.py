@@ -105,6 +105,26 @@ class ProductIndex:
     def nodes(self, node_ids: list[str]) -> list[TextNode]:
         return self.docstore.get_nodes(node_ids)
 
+    def as_retriever(self, **kwargs: Any) -> Any:  # -> ProductRetriever (imported lazily: it imports this module)
+        """A :class:`~daraz_llama.retriever.ProductRetriever` over this index; ``kwargs`` as for ``build_retriever``
+        (``mode``, ``similarity_top_k``, ``filters`` as ``MetadataFilters`` or ``ProductFilters`` …)."""
+        from daraz_llama.retriever import build_retriever
+
+        return build_retriever(self, **kwargs)
+
+    def as_query_engine(self, llm: Any = None, **kwargs: Any) -> Any:  # -> RetrieverQueryEngine
+        """LlamaIndex's ``RetrieverQueryEngine`` over :meth:`as_retriever`; retriever settings go to the retriever,
+        the rest (``response_mode`` …) to ``RetrieverQueryEngine.from_args``; ``llm`` None: ``Settings.llm``."""
+        from dataclasses import fields
+
+        from llama_index.core.query_engine import RetrieverQueryEngine
+
+        from daraz_llama.retriever import RetrieverConfig
+
+        names = {f.name for f in fields(RetrieverConfig)} | {"similarity_top_k"}
+        retriever_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in names}
+        return RetrieverQueryEngine.from_args(self.as_retriever(**retriever_kwargs), llm=llm, **kwargs)
+
     def product_ids(self) -> list[str]:
         """Product ids in corpus order, each once."""
         return list(dict.fromkeys(chunk["product_id"] for chunk in self.chunks))

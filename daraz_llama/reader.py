@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from llama_index.core.readers.base import BaseReader
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.readers.base import BasePydanticReader
 from llama_index.core.schema import Document
 
 from daraz_llama.corpus import ParseProblem, ParseResult, Product, parse_corpus
@@ -68,24 +69,37 @@ def product_to_document(product: Product) -> Document:
     )
 
 
-class DarazCorpusReader(BaseReader):
+class DarazCorpusReader(BasePydanticReader):
     """Read a DOC:START/END Markdown corpus into one Document per product.
 
-    Malformed blocks are skipped and reported: after ``load_data`` the problems
-    of the last file read are in :attr:`problems`.
+    A LlamaIndex ``BasePydanticReader``: serialisable, and usable in ``IngestionPipeline(readers=...)``.
+    ``extra_info`` is added to every Document's metadata. Malformed blocks are skipped and reported:
+    after ``load_data`` the problems of the last file read are in :attr:`problems`.
     """
 
-    def __init__(self) -> None:
-        self.last_result: ParseResult | None = None
+    is_remote: bool = False
+    _last_result: ParseResult | None = PrivateAttr(default=None)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "DarazCorpusReader"
+
+    @property
+    def last_result(self) -> ParseResult | None:
+        return self._last_result
 
     @property
     def problems(self) -> list[ParseProblem]:
-        return self.last_result.problems if self.last_result else []
+        return self._last_result.problems if self._last_result else []
 
-    def lazy_load_data(self, file: str | Path, **_: Any) -> Iterable[Document]:
-        self.last_result = parse_corpus(file)
-        for product in self.last_result.products:
-            yield product_to_document(product)
+    def lazy_load_data(self, file: str | Path, extra_info: dict[str, Any] | None = None,
+                       **_: Any) -> Iterable[Document]:
+        self._last_result = parse_corpus(file)
+        for product in self._last_result.products:
+            document = product_to_document(product)
+            if extra_info:
+                document.metadata.update(extra_info)
+            yield document
 
-    def load_data(self, file: str | Path, **kwargs: Any) -> list[Document]:
-        return list(self.lazy_load_data(file, **kwargs))
+    def load_data(self, file: str | Path, extra_info: dict[str, Any] | None = None, **kwargs: Any) -> list[Document]:
+        return list(self.lazy_load_data(file, extra_info=extra_info, **kwargs))

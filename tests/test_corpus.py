@@ -170,3 +170,10 @@ def test_a_docid_that_differs_or_a_broken_start_marker_skips_the_block_with_its_
     assert [p.product_id for p in broken.products] == ["1"]
     assert "not valid UTF-8 on line 6" in broken.problems[0].message
     assert len(broken.products) + len(broken.skipped) == broken.start_markers
+
+
+def test_reader_is_a_pydantic_reader_that_keeps_extra_info(demo_corpus: Path) -> None:
+    reader = DarazCorpusReader()
+    documents = reader.load_data(demo_corpus, extra_info={"shop": "demo"})
+    assert all(d.metadata["shop"] == "demo" for d in documents) and reader.problems == []
+    assert reader.to_dict()["class_name"] == "DarazCorpusReader"
