@@ -158,31 +158,3 @@ def test_llamaindex_metadata_filters_and_similarity_top_k(demo_index_dir: Path) 
     assert retriever.config.filters.to_metadata_filters() == filters
     with pytest.raises(ValueError, match="unsupported filter colour == 'black'"):
         build_retriever(demo_index_dir, filters=MetadataFilters(filters=[MetadataFilter(key="colour", value="black")]))
-
-
-def test_async_queries_do_not_block_the_event_loop(demo_index_dir: Path) -> None:
-    import asyncio
-
-    retriever = build_retriever(demo_index_dir, mode="hybrid")
-    retriever.retrieve("warm up")  # load the embedder first
-
-    async def main() -> tuple[int, list]:
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.005)
-                ticks += 1
-
-        task = asyncio.create_task(ticker())
-        started = asyncio.get_running_loop().time()
-        results = await asyncio.gather(*(retriever.aretrieve(q) for q in
-                                         ("jeans", "gamepad", "saree", "smart watch") * 3))
-        elapsed = asyncio.get_running_loop().time() - started
-        task.cancel()
-        return ticks, results, elapsed
-
-    ticks, results, elapsed = asyncio.run(main())
-    assert all(results)
-    assert ticks >= 0.3 * elapsed / 0.005  # the loop kept ticking while the queries ran in threads
