@@ -115,7 +115,6 @@ class ProductRetriever(BaseRetriever):
                                            self.config.rerank_max_length, self.config.rerank_int8)
         self._candidate_retrievers: dict[ProductFilters, BaseRetriever | None] = {}
         self._candidates_lock = threading.Lock()  # async queries build per-filter retrievers from threads
-        self.last_filters = self.config.filters  # the filters the last query ran with (price limits included)
 
     def _effective_mode(self) -> str:
         mode = self.config.mode
@@ -198,19 +197,24 @@ class ProductRetriever(BaseRetriever):
             return query, filters
         return limit.text or query, replace(filters, min_price=limit.min_price, max_price=limit.max_price)
 
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        query = query_bundle.query_str[:MAX_QUERY_CHARS]  # a shopper can paste anything; no model reads more
-        if not query.strip():
-            return []
-        text, filters = self._query_and_filters(query)
+    def search(self, query: str | QueryBundle) -> tuple[list[NodeWithScore], ProductFilters]:
+        """The products for ``query`` and the filters they were found with (a typed price limit included,
+        or dropped when nothing met it). The retriever keeps no per-query state: safe to share."""
+        query_bundle = QueryBundle(query) if isinstance(query, str) else query
+        text = query_bundle.query_str[:MAX_QUERY_CHARS]  # a shopper can paste anything; no model reads more
+        if not text.strip():
+            return [], self.config.filters
+        text, filters = self._query_and_filters(text)
         # A caller's precomputed query embedding is kept while the text is unchanged (no price limit cut out).
         bundle = QueryBundle(text, embedding=query_bundle.embedding if text == query_bundle.query_str else None)
         products = self._ranked_products(bundle, filters)
         if not products and filters != self.config.filters:  # the typed price limit matched nothing
             filters = self.config.filters
             products = self._ranked_products(bundle, filters)
-        self.last_filters = filters
-        return products[: self.config.top_k]
+        return products[: self.config.top_k], filters
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return self.search(query_bundle)[0]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         """Retrieval in a worker thread: model inference never blocks the event loop."""

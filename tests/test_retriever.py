@@ -129,10 +129,10 @@ def test_corpus_source_persists_and_reuses_its_index(tmp_path: Path, demo_corpus
 
 def test_price_typed_in_the_query_becomes_a_filter(demo_index) -> None:
     retriever = build_retriever(demo_index, mode="hybrid", top_k=10)
-    results = retriever.retrieve("black slim jeans under 500 taka")
+    results, applied = retriever.search("black slim jeans under 500 taka")
     assert results and all(r.node.metadata["price"] <= 500 for r in results)
     assert results[0].node.metadata["title"] == "Black Slim Jeans Budget Edition"
-    assert retriever.last_filters.max_price == 500
+    assert applied.max_price == 500 and retriever.config.filters == ProductFilters()  # nothing kept per query
     # Explicit filters win over the query's words; parsing can be turned off.
     fixed = build_retriever(demo_index, mode="hybrid", filters=ProductFilters(max_price=700))
     assert max(r.node.metadata["price"] for r in fixed.retrieve("jeans under 500 taka")) > 500
@@ -142,8 +142,8 @@ def test_price_typed_in_the_query_becomes_a_filter(demo_index) -> None:
 
 def test_a_price_limit_nothing_meets_is_dropped(demo_index) -> None:
     retriever = build_retriever(demo_index, mode="hybrid", top_k=3)
-    results = retriever.retrieve("apple watch under 10 taka")
-    assert results and retriever.last_filters == ProductFilters()
+    results, applied = retriever.search("apple watch under 10 taka")
+    assert results and applied == ProductFilters()
 
 
 def test_llamaindex_metadata_filters_and_similarity_top_k(demo_index_dir: Path) -> None:

@@ -17,6 +17,7 @@ from daraz_llama.answers.context import ContextProduct, format_context, number_p
 from daraz_llama.answers.fit import ProductFit, Requirements, TitleVocabulary, assess_all
 from daraz_llama.answers.shopper_query import (asked_about, is_comparison, is_follow_up, search_query, search_words,
                                                wants_cheapest)
+from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndex
 from daraz_llama.postprocessor import product_id_of
 from daraz_llama.retriever import ProductRetriever, build_retriever
@@ -128,12 +129,14 @@ class ProductChatEngine(BaseChatEngine):
         rest = REFERENCE_RE.sub(" ", CHEAPER_RE.sub(" ", search_words(message)))
         return " ".join(f"{previous.standalone} {rest}".split()), extra
 
-    def _retrieve(self, standalone: str, extra: dict[str, Any]) -> tuple[list[NodeWithScore], ProductRetriever]:
+    def _retrieve(self, standalone: str, extra: dict[str, Any]
+                  ) -> tuple[list[NodeWithScore], ProductFilters, ProductRetriever]:
         retriever = self.retriever
         if extra:
             filters = replace(retriever.config.filters, **extra)
             retriever = build_retriever(retriever.index, retriever.config, filters=filters)
-        return retriever.retrieve(standalone), retriever
+        nodes, applied = retriever.search(standalone)
+        return nodes, applied, retriever
 
     def _select(self, message: str, standalone: str, nodes: list[NodeWithScore]
                 ) -> tuple[list[ContextProduct], list[ContextProduct]]:
@@ -163,11 +166,11 @@ class ProductChatEngine(BaseChatEngine):
         (recorded as :attr:`last_turn` and in memory)."""
         message = message[:MAX_MESSAGE_CHARS]
         standalone, extra = self.condense(message)
-        nodes, retriever = self._retrieve(standalone, extra)
+        nodes, applied, retriever = self._retrieve(standalone, extra)
         retrieved, products = self._select(message, standalone, nodes)
         by_id = {product_id_of(n): n for n in nodes}
         sources = [by_id[p.product_id] for p in products if p.product_id in by_id]
-        self.last_turn = Turn(message, standalone, products, retriever.mode, retriever.last_filters.as_dict(),
+        self.last_turn = Turn(message, standalone, products, retriever.mode, applied.as_dict(),
                               retrieved)
         self.memory.put(ChatMessage(role=MessageRole.USER, content=message))
         cheaper_than = extra["max_price"] + 1 if "max_price" in extra else None
