@@ -21,13 +21,28 @@ from chainlit.input_widget import NumberInput, Select, Slider, TextInput
 from daraz_llama.answers.generators import GeneratorError
 from daraz_llama.chat.auth import LoginGuard, login_users
 from daraz_llama.chat.cards import card_props, cited, ranking_list
-from daraz_llama.chat.catalog import (Catalog, CatalogError, CatalogSource, catalog_loaded, generator_note,
-                                      shared_catalog)
+from daraz_llama.chat.catalog import (
+    Catalog,
+    CatalogError,
+    CatalogSource,
+    catalog_loaded,
+    generator_note,
+    shared_catalog,
+)
 from daraz_llama.chat.errors import explain_generator_error
+from daraz_llama.chat.options import (
+    ANY,
+    GENERATOR_LABELS,
+    LOCAL_MODEL_LABELS,
+    MODE_LABELS,
+    ChatOptions,
+    OptionsError,
+    category_label,
+    describe_filters,
+    options_from_settings,
+)
 from daraz_llama.filters import ProductFilters
 from daraz_llama.text import escape_markdown
-from daraz_llama.chat.options import (ANY, GENERATOR_LABELS, LOCAL_MODEL_LABELS, MODE_LABELS, ChatOptions, OptionsError,
-                                      category_label, describe_filters, options_from_settings)
 
 logger = logging.getLogger("daraz_llama.chat")
 STEP_NAME = "How these results were found"
@@ -186,9 +201,11 @@ async def answer(message: cl.Message) -> None:
         active = describe_filters(ProductFilters(**turn.filters))
         given = (f"{len(turn.products)} shown in the answer" if turn.products or not turn.retrieved
                  else "none fits what was asked")
-        step.output = (f"Searched for **{escape_markdown(turn.standalone)}** ({turn.mode}; filters: {active or 'none'}): "
-                       f"{len(turn.retrieved)} products found, {given}, in "
-                       f"{1000 * (time.perf_counter() - started):.0f} ms.\n\n{ranking_list(turn.retrieved)}")
+        step.output = (
+            f"Searched for **{escape_markdown(turn.standalone)}** ({turn.mode}; filters: {active or 'none'}): "
+            f"{len(turn.retrieved)} products found, {given}, in "
+            f"{1000 * (time.perf_counter() - started):.0f} ms.\n\n{ranking_list(turn.retrieved)}"
+        )
 
     reply = cl.Message(content="")
     first_token = None

@@ -57,8 +57,13 @@ def main() -> None:
     index_dir = Path(args.index_dir) if args.index_dir else Path(tempfile.mkdtemp(prefix="daraz-bench-"))
     index, seconds = _timed(build_index, args.corpus, index_dir, embedder=packaged_minilm_path())
     counts = index.manifest["counts"]
-    rows.append(("index build", f"{seconds:.1f} s; embedded {counts['embedded']} chunks "
-                                f"({counts['embedded'] / seconds:.0f} chunks/s overall), reused {counts['reused_vectors']}"))
+    rows.append(
+        (
+            "index build",
+            f"{seconds:.1f} s; embedded {counts['embedded']} chunks "
+            f"({counts['embedded'] / seconds:.0f} chunks/s overall), reused {counts['reused_vectors']}",
+        )
+    )
     loaded, seconds = _timed(load_index, index_dir)
     rows.append(("reload index", f"{seconds:.2f} s"))
     _, seconds = _timed(lambda: loaded.vector_index())

@@ -26,8 +26,9 @@ from daraz_llama.retriever import build_retriever
 DEMO = Path(__file__).resolve().parents[1] / "daraz_llama" / "data" / "demo_corpus.md"
 
 
-def _block(brand: str = "Fantech", start: str = "<!--DOC:START id=1 category=gaming-->", rating: str = "4.5/5 (3 ratings)"
-           ) -> list[str]:
+def _block(
+    brand: str = "Fantech", start: str = "<!--DOC:START id=1 category=gaming-->", rating: str = "4.5/5 (3 ratings)"
+) -> list[str]:
     return [start, "## Gamepad", f"**Brand:** {brand}", "**Price:** ৳ 500", f"**Rating:** {rating}", "<!--DOC:END-->"]
 
 
@@ -47,12 +48,18 @@ def main() -> None:
         retriever = build_retriever(index, mode="bm25")
         retriever.retrieve("warm up")
         print("| input | seconds |\n| --- | ---: |")
-        _timed("search: 'jeans under' + 60,000 spaces + 'x'", lambda: retriever.retrieve("jeans under" + " " * 60_000 + "x"))
+        _timed(
+            "search: 'jeans under' + 60,000 spaces + 'x'",
+            lambda: retriever.retrieve("jeans under" + " " * 60_000 + "x"),
+        )
         engine = ProductChatEngine(retriever, make_llm("none"))
         _timed("chat message of 40,000 spaces", lambda: engine.chat(" " * 40_000))
         _timed("offline generator: 'QUESTION: a' + 80,000 spaces + 'b'",
                lambda: compose_answer("QUESTION: a" + " " * 80_000 + "b"))
-        _timed("corpus: 60 KB of spaces in a **Brand:** line", lambda: parse_corpus_text(_block(brand=" " * 60_000 + "x"), "b.md"))
+        _timed(
+            "corpus: 60 KB of spaces in a **Brand:** line",
+            lambda: parse_corpus_text(_block(brand=" " * 60_000 + "x"), "b.md"),
+        )
         _timed("corpus: 60 KB of spaces in a START marker",
                lambda: parse_corpus_text(_block(start="<!--DOC:START id=1" + " " * 60_000 + "category=x-->"), "s.md"))
         _timed("corpus: 40k digits in a rating", lambda: parse_corpus_text(_block(rating="9" * 40_000 + "/5"), "r.md"))

@@ -36,7 +36,9 @@ def main() -> None:
     grades = load_judgments(args.judgments).grades
     misses = [r for r in payload["per_query"][args.mode]
               if not r["retrieved_ids"] or grades.get(r["qid"], {}).get(r["retrieved_ids"][0]) != "E"]
-    print(f"{len(misses)} of {len(payload['per_query'][args.mode])} queries: first product not judged E ({args.mode})\n")
+    print(
+        f"{len(misses)} of {len(payload['per_query'][args.mode])} queries: first product not judged E ({args.mode})\n"
+    )
     for result in misses[: args.limit]:
         query = queries[result["qid"]]
         wanted = query.relevant_ids[0]

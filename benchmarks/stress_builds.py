@@ -20,7 +20,9 @@ from daraz_llama.index import load_index
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=str(Path(__file__).resolve().parents[1] / "daraz_llama/data/demo_corpus.md"))
+    parser.add_argument(
+        "--corpus", default=str(Path(__file__).resolve().parents[1] / "daraz_llama/data/demo_corpus.md")
+    )
     parser.add_argument("--builders", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,15 +13,16 @@ from typing import Any, Sequence
 
 from daraz_llama.answers.generators import GeneratorError
 from daraz_llama.corpus import CorpusError, Product, parse_corpus
+from daraz_llama.evaluation import evaluate_retriever, format_table
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
-from daraz_llama.models import ModelError
-from daraz_llama.evaluation import evaluate_retriever, format_table
 from daraz_llama.judgments import load_judgments
+from daraz_llama.models import ModelError
 from daraz_llama.plotting import plot_metrics
 from daraz_llama.queries import QueryRecord, load_queries, write_queries
 from daraz_llama.retriever import MODES, NO_MODEL, RetrieverConfig, build_retriever, open_index
 from daraz_llama.silver import synthesise
+
 
 class CliError(Exception):
     """A user error: printed as one line, exit code 2."""
@@ -114,8 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     answers.add_argument("--max-new-tokens", type=int, default=320, help="answer length limit for local/openai")
     answers.add_argument("--limit", type=int, help="answer only the first N questions")
     answers.add_argument("--json", dest="json_out", help="write the scores and every answer here")
-    answers.add_argument("--judge", default="none", choices=("none", "openai"), help="openai: also run LlamaIndex's Faithfulness and Relevancy "
-                                                         "evaluators with an OpenAI-compatible judge (OPENAI_*)")
+    answers.add_argument(
+        "--judge",
+        default="none",
+        choices=("none", "openai"),
+        help="openai: also run LlamaIndex's Faithfulness and Relevancy "
+        "evaluators with an OpenAI-compatible judge (OPENAI_*)",
+    )
     answers.add_argument("--judge-model", help="the judge's model name (default: OPENAI_MODEL or gpt-4o-mini)")
 
     serve = commands.add_parser("serve-llm", help="serve a generator on an OpenAI-compatible endpoint")

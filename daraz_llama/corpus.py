@@ -21,9 +21,14 @@ END_RE = re.compile(r"^<!--[ \t]*DOC:END[ \t]*-->$")
 ID_RE = re.compile(r"(?:^|\s)id=(?P<id>[^\s>]+)")
 CATEGORY_RE = re.compile(r"(?:^|\s)category=(?P<category>(?:(?!\sid=)[^>])*)")
 FIELD_RE = re.compile(r"^\*\*(?P<key>[^*]{1,80}):\*\*(?P<value>.*)$")
-MONEY_RE = re.compile(r"(?:(?:৳|tk\.?|bdt|taka)[ \t]*)?(?P<num>[0-9]{1,3}(?:,[0-9]{2,3})+|[0-9]{1,15})(?P<frac>\.[0-9]{1,4})?"
-                      r"[ \t]*(?:৳|tk\.?|bdt|taka|/-)?", re.IGNORECASE)
-RATING_RE = re.compile(r"(?P<avg>[0-9]{1,2}(?:\.[0-9]{1,3})?)[ \t]*/[ \t]*5[ \t]*\((?P<count>[0-9][0-9,]{0,14})[ \t]+ratings?\)")
+MONEY_RE = re.compile(
+    r"(?:(?:৳|tk\.?|bdt|taka)[ \t]*)?(?P<num>[0-9]{1,3}(?:,[0-9]{2,3})+|[0-9]{1,15})(?P<frac>\.[0-9]{1,4})?"
+    r"[ \t]*(?:৳|tk\.?|bdt|taka|/-)?",
+    re.IGNORECASE,
+)
+RATING_RE = re.compile(
+    r"(?P<avg>[0-9]{1,2}(?:\.[0-9]{1,3})?)[ \t]*/[ \t]*5[ \t]*\((?P<count>[0-9][0-9,]{0,14})[ \t]+ratings?\)"
+)
 SOLD_RE = re.compile(r"(?<![0-9.])(?P<num>[0-9]{1,9}(?:\.[0-9]{1,3})?)(?P<unit>[KkMm]?)[ \t]+sold")
 LINK_RE = re.compile(r"\[[^\[\]]*\]\((?P<url>[^()\s]*)\)")
 BANGLA_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")

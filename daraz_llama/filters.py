@@ -68,8 +68,10 @@ class ProductFilters:
                 raise ValueError("nested MetadataFilters are not supported")
             field_name = _FILTER_FIELDS.get((item.key, item.operator))
             if field_name is None:
-                raise ValueError(f"unsupported filter {item.key} {item.operator.value} {item.value!r}: use category ==, "
-                                 "brand ==, price >= / <=, rating >=")
+                raise ValueError(
+                    f"unsupported filter {item.key} {item.operator.value} {item.value!r}: use category ==, "
+                    "brand ==, price >= / <=, rating >="
+                )
             values[field_name] = item.value if field_name in ("category", "brand") else float(item.value)
         return cls(**values)
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import Stemmer
 import faiss
 import numpy as np
+import Stemmer
 from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.schema import MetadataMode, TextNode
 from llama_index.core.storage.docstore import SimpleDocumentStore
@@ -141,7 +141,11 @@ def _catalog_row(node: TextNode, key: str) -> dict[str, Any]:
 
 
 def _settings(parser: ProductNodeParser) -> dict[str, Any]:
-    return {"format": INDEX_FORMAT, "chunking": parser.settings(), "bm25": {"language": BM25_LANGUAGE, "stemmer": "english"}}
+    return {
+        "format": INDEX_FORMAT,
+        "chunking": parser.settings(),
+        "bm25": {"language": BM25_LANGUAGE, "stemmer": "english"},
+    }
 
 
 def current_version_dir(index_dir: str | Path) -> Path | None:
@@ -157,7 +161,9 @@ def _live_version(index_dir: str | Path) -> Path:
     """The live version folder of ``index_dir``; a clear error when there is none."""
     version = current_version_dir(index_dir)
     if version is None:
-        raise IndexNotFoundError(f"no index in {index_dir}: build one with `daraz-llama index CORPUS --index-dir {index_dir}`")
+        raise IndexNotFoundError(
+            f"no index in {index_dir}: build one with `daraz-llama index CORPUS --index-dir {index_dir}`"
+        )
     return version
 
 
@@ -266,9 +272,16 @@ def _build_index(corpus: str | Path, index_dir: str | Path | None, embedder: str
         "package_version": __version__,
         **_settings(parser),
         "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
-        "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d} if vector_index else None,
-        "counts": {"products": len(documents), "chunks": len(nodes), "problems": len(parsed.problems),
-                   "embedded": len(nodes) - reused, "reused_vectors": reused},
+        "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d}
+        if vector_index
+        else None,
+        "counts": {
+            "products": len(documents),
+            "chunks": len(nodes),
+            "problems": len(parsed.problems),
+            "embedded": len(nodes) - reused,
+            "reused_vectors": reused,
+        },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(time.perf_counter() - started, 2),
     }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import os
 import hashlib
 import logging
+import os
 import warnings
 from pathlib import Path
 

@@ -11,8 +11,11 @@ CURRENCY = r"(?:tk\.?|taka|takar|৳|bdt|/-)"
 GAP = r"[ \t]{0,3}"
 NUMBER = r"(?<![\d,.])((?:\d{1,3}(?:,\d{2,3})+|\d{1,12})(?:\.\d{1,4})?)(?![\d.,]\d|e\d)(?:" + GAP + r"(k)\b)?"
 # A number followed by one of these is a spec ("under 500 mah"), not a price.
-UNIT_AFTER = re.compile(rf"{GAP}(?=[mgtlwickhvpy])(?:mah|gb|tb|mb|ml|l\b|w\b|watt|inch|in\b|mm|cm|m\b|g\b|kg|hz|v\b|pcs|pieces|"
-                        r"years?|months?)", re.IGNORECASE)
+UNIT_AFTER = re.compile(
+    rf"{GAP}(?=[mgtlwickhvpy])(?:mah|gb|tb|mb|ml|l\b|w\b|watt|inch|in\b|mm|cm|m\b|g\b|kg|hz|v\b|pcs|pieces|"
+    r"years?|months?)",
+    re.IGNORECASE,
+)
 MAX_BEFORE = re.compile(rf"\b(?:under|below|less than|within|upto|up to|max(?:imum)?|at most|budget){GAP}"
                         rf"(?:{CURRENCY}{GAP})?{NUMBER}(?:{GAP}{CURRENCY})?", re.IGNORECASE)
 MAX_AFTER = re.compile(rf"{NUMBER}{GAP}{CURRENCY}{GAP}(?:er{GAP})?(?:niche|nicher|moddhe|modhe|vitore|bhitore)\b",

@@ -56,7 +56,9 @@ class RetrieverConfig:
     embedder: str | None = None
     reranker: str | None = None
     candidate_k: int = 50  # chunks fetched from each retriever before fusion
-    rerank_candidates: int = 10  # products handed to the cross-encoder (natural-dev: 20 a little better, p50 over 150 ms)
+    rerank_candidates: int = (
+        10  # products handed to the cross-encoder (natural-dev: 20 a little better, p50 over 150 ms)
+    )
     rerank_max_length: int | None = None  # tokens the cross-encoder reads (None: what it was trained on, else 64)
     rerank_int8: bool = True  # dynamic int8 quantisation of the cross-encoder on the CPU
     rerank_blend: float = 0.3  # weight of the cross-encoder's order against the first stage's (1: CE only)

@@ -45,7 +45,9 @@ def test_grounding_evaluator_on_good_and_bad_answers() -> None:
     assert not wrong_price.passing and "999" in wrong_price.feedback
     bad_cite = evaluator.evaluate(query="gamepad", response="Try this one [7], rated 4.5/5.", contexts=[CONTEXT])
     assert not bad_cite.passing and "[7]" in bad_cite.feedback
-    quoted = evaluator.evaluate(query="q", response="For “gamepad under 999 tk”, try [1] at ৳ 1,350.", contexts=[CONTEXT])
+    quoted = evaluator.evaluate(
+        query="q", response="For “gamepad under 999 tk”, try [1] at ৳ 1,350.", contexts=[CONTEXT]
+    )
     assert quoted.passing  # the question quoted back is not a price claim
     wrong_rating = check_answer("The trigger [2] is rated 4.5/5.", CONTEXT)
     assert wrong_rating.ratings == 1 and wrong_rating.correct_ratings == 0
@@ -68,7 +70,9 @@ def test_offline_answer_is_grounded_and_cited() -> None:
     streamed = "".join(chunk.delta for chunk in llm.stream_complete(prompt))
     assert streamed == text
     nothing = llm.complete(f"{format_context([])}\nQUESTION: do you have a flying carpet?\nSEARCH: flying carpet").text
-    assert nothing.startswith("I couldn't find a product in the catalog that fits “flying carpet”") and "[" not in nothing
+    assert (
+        nothing.startswith("I couldn't find a product in the catalog that fits “flying carpet”") and "[" not in nothing
+    )
     cheapest = llm.complete(f"{CONTEXT}\nQUESTION: what's the cheapest wired gamepad?").text
     assert cheapest.startswith("The cheapest match is **Fantech")
 
@@ -144,7 +148,9 @@ def test_a_new_question_is_a_new_search_and_a_follow_up_is_condensed(engine_fact
 def test_nothing_fits_gives_the_generator_no_products(engine_factory) -> None:
     engine = engine_factory()
     response = engine.chat("Do you sell refrigerators with an ice maker?")
-    assert response.response.startswith("I couldn't find a product in the catalog that fits “refrigerators with ice maker”")
+    assert response.response.startswith(
+        "I couldn't find a product in the catalog that fits “refrigerators with ice maker”"
+    )
     assert engine.last_turn.retrieved and not engine.last_turn.products and not response.source_nodes
     partial = engine.chat("Do you have a double bowl kitchen sink, 40 inch?").response
     assert partial.startswith("Nothing here has everything you asked for; the closest is **Double Bowl Kitchen Sink")

@@ -18,7 +18,6 @@ from typing import Iterator
 import pytest
 
 from daraz_llama.chat.auth import hash_password
-
 from tests.conftest import DEMO_CORPUS, ROOT, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

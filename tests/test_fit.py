@@ -66,7 +66,9 @@ def test_comparisons_count_names_any_product_has() -> None:
 
 def test_the_product_meeting_the_most_requirements_leads() -> None:
     titles = ["Gaming Laptop RTX 3050 16GB", "Gaming Laptop RTX 4060 16GB", "Gaming Laptop RTX 4060 32GB"]
-    products = [ContextProduct(i, str(i), t, price=p) for i, (t, p) in enumerate(zip(titles, (90000, 140000, 120000)), 1)]
+    products = [
+        ContextProduct(i, str(i), t, price=p) for i, (t, p) in enumerate(zip(titles, (90000, 140000, 120000)), 1)
+    ]
     requirements = Requirements.from_search("gaming laptop rtx 4060", message="gaming laptop with rtx 4060")
     fits = assess_all(requirements, titles, titles, [p.price for p in products])
     ranked = order_by_fit(products, fits)
@@ -103,7 +105,9 @@ def test_real_catalog_rtx_4060_does_not_lead_with_another_card(real_engine) -> N
     engine = real_engine()
     answer = engine.chat("gaming laptop with rtx 4060 under 150000").response
     lead = engine.last_turn.products[0]
-    assert "4060" in lead.title and answer.startswith(f"The best match is **{display_title(one_line(lead.title))}** [1]")
+    assert "4060" in lead.title and answer.startswith(
+        f"The best match is **{display_title(one_line(lead.title))}** [1]"
+    )
     # No RTX 4060 laptop costs under 100,000: the RTX 3050 and 2050 ones found are not called a match.
     answer = engine.chat("gaming laptop with rtx 4060 under 100000 taka").response
     assert answer.startswith("I couldn't find a product in the catalog that fits") and not engine.last_turn.products

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from daraz_llama.answers.evaluate import load_questions
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.answers.grounding import GroundingEvaluator
 from daraz_llama.corpus import parse_corpus
 from daraz_llama.index import load_index
 from daraz_llama.silver import synthesise
-from daraz_llama.answers.evaluate import load_questions
 from training.generator import GENERATOR_PRESETS, build_sft_set
 from training.pipeline import run_generator_pipeline
 

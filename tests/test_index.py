@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from daraz_llama import index as index_module
-from daraz_llama.index import (DamagedIndexError, IndexNotFoundError, IndexWriteError, StaleIndexError, build_index,
-                               current_version_dir, load_index, read_manifest, staleness)
+from daraz_llama.index import (
+    DamagedIndexError,
+    IndexNotFoundError,
+    IndexWriteError,
+    StaleIndexError,
+    build_index,
+    current_version_dir,
+    load_index,
+    read_manifest,
+    staleness,
+)
 from daraz_llama.node_parser import ProductNodeParser
 from daraz_llama.retriever import RetrieverConfig, build_retriever, open_index
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from llama_index.core.schema import Document, NodeRelationship
 
 from daraz_llama.node_parser import ProductNodeParser, pack_paragraphs

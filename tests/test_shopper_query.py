@@ -39,10 +39,19 @@ def test_follow_ups(message: str) -> None:
     assert is_follow_up(message)
 
 
-@pytest.mark.parametrize("message", ["rice cooker", "ps5 controller charger", "smartwatch", "do you have a rice cooker?",
-                                     "something for my kid", "a gift for my father",
-                                     "I need a wooden headphone stand for my desk. What do you have?",
-                                     "Is the Moto G96 water resistant? And does it have NFC?"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "rice cooker",
+        "ps5 controller charger",
+        "smartwatch",
+        "do you have a rice cooker?",
+        "something for my kid",
+        "a gift for my father",
+        "I need a wooden headphone stand for my desk. What do you have?",
+        "Is the Moto G96 water resistant? And does it have NFC?",
+    ],
+)
 def test_new_questions(message: str) -> None:
     assert not is_follow_up(message)
 

@@ -154,7 +154,9 @@ def test_silver_queries_of_natural_dev_products_are_not_trained_on(corpus_with_d
     assert alone.train == [] and alone.natural_train == data.natural_train and alone.data_hash != data.data_hash
     assert training_queries(alone, budget=5, natural_upsample=2, seed=1) == alone.natural_train * 2
     mixed = training_queries(data, budget=len(data.natural_train) * 2 + 4, natural_upsample=2, seed=1)
-    assert mixed[: 2 * len(data.natural_train)] == data.natural_train * 2 and len(mixed) == 2 * len(data.natural_train) + 4
+    assert (
+        mixed[: 2 * len(data.natural_train)] == data.natural_train * 2 and len(mixed) == 2 * len(data.natural_train) + 4
+    )
 
 
 def test_negatives_never_hold_positives_or_duplicates(corpus_with_duplicate: Path, minilm: str,

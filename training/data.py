@@ -15,7 +15,6 @@ from daraz_llama.index import ProductIndex
 from daraz_llama.queries import QueryRecord, load_queries, write_queries
 from daraz_llama.silver import synthesise
 
-
 NEAR_DUPLICATE_TITLE = 0.8
 WORD_RE = re.compile(r"[0-9a-z]+")
 

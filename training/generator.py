@@ -29,8 +29,15 @@ from training.model_card import write_model_card
 
 logger = logging.getLogger(__name__)
 PHRASINGS = ("{q}", "find me {q}", "do you have {q}?", "i want {q}", "which {q} is good?", "show {q}")
-OUT_OF_CATALOG = ("refrigerator with ice maker", "car tyres 195/65 r15", "life insurance plan", "flight ticket to dubai",
-                  "fresh mangoes 5 kg", "washing machine 8 kg front load", "motorcycle helmet with bluetooth")
+OUT_OF_CATALOG = (
+    "refrigerator with ice maker",
+    "car tyres 195/65 r15",
+    "life insurance plan",
+    "flight ticket to dubai",
+    "fresh mangoes 5 kg",
+    "washing machine 8 kg front load",
+    "motorcycle helmet with bluetooth",
+)
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,12 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     training_size = len(data.train) + preset.natural_upsample * len(data.natural_train)
     natural = (f"{len(data.natural_train)} train / {len(data.natural_dev)} natural-dev natural queries, "
                if train_queries else "")
-    _say("data", f"{natural}{len(data.train)} train / {len(data.dev)} dev silver queries over {counts['products']} "
-                 f"products; selection on {data.selection_name}; preset {preset.name}, estimated "
-                 f"{preset.estimated_cpu_minutes(counts['products'], counts['chunks'], training_size):.0f} min on this CPU")
+    _say(
+        "data",
+        f"{natural}{len(data.train)} train / {len(data.dev)} dev silver queries over {counts['products']} "
+        f"products; selection on {data.selection_name}; preset {preset.name}, estimated "
+        f"{preset.estimated_cpu_minutes(counts['products'], counts['chunks'], training_size):.0f} min on this CPU",
+    )
 
     if force or not _fresh(read_model_card(embedder_dir), data.data_hash, embedder_base, preset.embedder_settings()):
         _say("embedder", f"fine-tuning {embedder_base} -> {embedder_dir}")

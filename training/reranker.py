@@ -12,8 +12,12 @@ import torch
 from datasets import Dataset
 from sentence_transformers import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
 from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
-from sentence_transformers.cross_encoder.losses import (BinaryCrossEntropyLoss, LambdaLoss, ListNetLoss,
-                                                        MultipleNegativesRankingLoss)
+from sentence_transformers.cross_encoder.losses import (
+    BinaryCrossEntropyLoss,
+    LambdaLoss,
+    ListNetLoss,
+    MultipleNegativesRankingLoss,
+)
 
 from daraz_llama.models import torch_device
 from training.data import TrainingData

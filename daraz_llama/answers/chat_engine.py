@@ -15,8 +15,14 @@ from llama_index.core.schema import NodeWithScore
 
 from daraz_llama.answers.context import ContextProduct, format_context, number_products, taka
 from daraz_llama.answers.fit import ProductFit, Requirements, TitleVocabulary, assess_all
-from daraz_llama.answers.shopper_query import (asked_about, is_comparison, is_follow_up, search_query, search_words,
-                                               wants_cheapest)
+from daraz_llama.answers.shopper_query import (
+    asked_about,
+    is_comparison,
+    is_follow_up,
+    search_query,
+    search_words,
+    wants_cheapest,
+)
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndex
 from daraz_llama.postprocessor import product_id_of

@@ -50,11 +50,25 @@ class ContextProduct:
         body = body[len(title):] if body.startswith(title) else body
         words = body.split()
         about = " ".join(words[:SNIPPET_WORDS]) + (" …" if len(words) > SNIPPET_WORDS else "")
-        return cls(number=number, product_id=str(meta.get("product_id")), title=title, price=meta.get("price"),
-                   original_price=meta.get("original_price"), discount_pct=meta.get("discount_pct"),
-                   rating=meta.get("rating"), rating_count=meta.get("rating_count"), brand=meta.get("brand"),
-                   category=meta.get("category"), colors=meta.get("colors"), sizes=meta.get("sizes"),
-                   seller=meta.get("seller"), url=meta.get("url"), image_url=meta.get("image_url"), about=about, score=node.score)
+        return cls(
+            number=number,
+            product_id=str(meta.get("product_id")),
+            title=title,
+            price=meta.get("price"),
+            original_price=meta.get("original_price"),
+            discount_pct=meta.get("discount_pct"),
+            rating=meta.get("rating"),
+            rating_count=meta.get("rating_count"),
+            brand=meta.get("brand"),
+            category=meta.get("category"),
+            colors=meta.get("colors"),
+            sizes=meta.get("sizes"),
+            seller=meta.get("seller"),
+            url=meta.get("url"),
+            image_url=meta.get("image_url"),
+            about=about,
+            score=node.score,
+        )
 
 
 def display_title(title: str, max_words: int = 8) -> str:

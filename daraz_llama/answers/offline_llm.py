@@ -29,7 +29,9 @@ NO_MATCH = ("I couldn't find a product in the catalog that fits “{search}”. 
 
 def _facts(product: dict[str, str]) -> str:
     rating = product.get("rating", "no ratings yet")
-    return f"{product.get('price', 'price not listed')}, " + (rating if rating == "no ratings yet" else f"rated {rating}")
+    return f"{product.get('price', 'price not listed')}, " + (
+        rating if rating == "no ratings yet" else f"rated {rating}"
+    )
 
 
 def _quoted(items: str) -> str:

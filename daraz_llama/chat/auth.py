@@ -48,7 +48,9 @@ def _valid_hash(secret: str) -> bool:
     if len(parts) != 3 or parts[0] != "scrypt":
         return False
     try:
-        return len(base64.b64decode(parts[1], validate=True)) >= 8 and len(base64.b64decode(parts[2], validate=True)) == 32
+        return (
+            len(base64.b64decode(parts[1], validate=True)) >= 8 and len(base64.b64decode(parts[2], validate=True)) == 32
+        )
     except ValueError:
         return False
 
@@ -83,7 +85,9 @@ def load_users() -> dict[str, str]:
 
 def login_users() -> dict[str, str]:
     """The users when login is configured, ``{}`` when it is off; :class:`UsersError` when it is half-made."""
-    misspelt = sorted(k for k in os.environ if k.startswith("DARAZ_LLAMA_USER") and k not in (USERS_ENV, USERS_FILE_ENV))
+    misspelt = sorted(
+        k for k in os.environ if k.startswith("DARAZ_LLAMA_USER") and k not in (USERS_ENV, USERS_FILE_ENV)
+    )
     if misspelt:
         raise UsersError(f"unknown variable {', '.join(misspelt)}: users go in {USERS_ENV} or {USERS_FILE_ENV}")
     users = load_users()

@@ -15,7 +15,7 @@ from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
 
 from daraz_llama.answers.chat_engine import ProductChatEngine
-from daraz_llama.answers.generators import GeneratorError, make_llm
+from daraz_llama.answers.generators import make_llm
 from daraz_llama.chat.options import ChatOptions
 from daraz_llama.index import DEFAULT_INDEX_DIR, IndexNotFoundError, ProductIndex, read_manifest
 from daraz_llama.models import fine_tuned_dir
