@@ -15,6 +15,8 @@ BLOCK_RE = re.compile(r"^\[(\d+)\] (.+)$")
 HEADER_RE = re.compile(rf"^(?:[a-z]{{1,12}}: )?{CONTEXT_HEADER} \(\d+\):$")  # after a "user: " role, as LLMs get it
 SNIPPET_WORDS = 45
 FACT_KEYS = ("price", "rating", "brand", "category", "colors", "sizes")
+COPIED_METADATA = ("price", "original_price", "discount_pct", "rating", "rating_count", "brand", "category", "colors",
+                   "sizes", "seller", "url", "image_url")  # node metadata a ContextProduct takes as it is
 
 
 @dataclass
@@ -50,25 +52,9 @@ class ContextProduct:
         body = body[len(title):] if body.startswith(title) else body
         words = body.split()
         about = " ".join(words[:SNIPPET_WORDS]) + (" …" if len(words) > SNIPPET_WORDS else "")
-        return cls(
-            number=number,
-            product_id=str(meta.get("product_id")),
-            title=title,
-            price=meta.get("price"),
-            original_price=meta.get("original_price"),
-            discount_pct=meta.get("discount_pct"),
-            rating=meta.get("rating"),
-            rating_count=meta.get("rating_count"),
-            brand=meta.get("brand"),
-            category=meta.get("category"),
-            colors=meta.get("colors"),
-            sizes=meta.get("sizes"),
-            seller=meta.get("seller"),
-            url=meta.get("url"),
-            image_url=meta.get("image_url"),
-            about=about,
-            score=node.score,
-        )
+        copied = {name: meta.get(name) for name in COPIED_METADATA}
+        return cls(number=number, product_id=str(meta.get("product_id")), title=title, about=about, score=node.score,
+                   **copied)
 
 
 def display_title(title: str, max_words: int = 8) -> str:
