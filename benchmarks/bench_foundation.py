@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from daraz_llama.corpus import parse_corpus
 from daraz_llama.index import build_index, load_index
 from daraz_llama.models import packaged_minilm_path
@@ -30,11 +32,6 @@ def _timed(fn, *args, **kwargs):
     started = time.perf_counter()
     value = fn(*args, **kwargs)
     return value, time.perf_counter() - started
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -90,8 +87,8 @@ def main() -> None:
         print(f"{name:<{width}}  {value}")
     print(f"\n{'mode':<14} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}   ({len(queries)} queries)")
     for mode, values in latencies.items():
-        print(f"{mode:<14} {statistics.median(values):>8.1f} {_percentile(values, 0.95):>8.1f} "
-              f"{statistics.mean(values):>8.1f}")
+        p95 = float(np.percentile(values, 95, method="nearest"))
+        print(f"{mode:<14} {statistics.median(values):>8.1f} {p95:>8.1f} {statistics.mean(values):>8.1f}")
     print(f"\nrerank candidates: {args.rerank_candidates}; peak memory (RSS): {peak_mib:.0f} MiB")
 
 

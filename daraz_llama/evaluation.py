@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.evaluation import RetrieverEvaluator
 from llama_index.core.evaluation.retrieval.base import RetrievalEvalMode
@@ -127,12 +128,6 @@ class QueryResult:
     latency_ms: float
 
 
-def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank ``share`` percentile of ``values`` (not empty)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 @dataclass
 class ModeReport:
     """Every number of one retriever over one query set."""
@@ -152,7 +147,7 @@ class ModeReport:
         if graded:
             summary["judged_queries"] = len(graded)
         summary["p50_ms"] = statistics.median(latencies)
-        summary["p95_ms"] = percentile(latencies, 0.95)
+        summary["p95_ms"] = float(np.percentile(latencies, 95, method="nearest"))
         summary["queries"] = len(results)
         return summary
 

@@ -110,12 +110,16 @@ def test_cards_follow_citation_order() -> None:
 
 
 def test_generator_errors_are_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
-    class APIConnectionError(Exception):
-        pass
+    import httpx
+    import openai
 
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    text = explain_generator_error(APIConnectionError("Connection error."), ChatOptions(generator="openai"))
-    assert text.startswith("The OpenAI-compatible endpoint http://127.0.0.1:9/v1 is not answering")
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    for err in (openai.APIConnectionError(request=request), openai.APITimeoutError(request=request)):
+        text = explain_generator_error(err, ChatOptions(generator="openai"))
+        assert text.startswith("The OpenAI-compatible endpoint http://127.0.0.1:9/v1 is not answering")
+    refused = openai.AuthenticationError("bad key", response=httpx.Response(401, request=request), body=None)
+    assert "refused the API key" in explain_generator_error(refused, ChatOptions(generator="openai"))
     assert "RuntimeError: out of memory" in explain_generator_error(RuntimeError("out of memory\nmore"),
                                                                    ChatOptions(generator="local"))
 

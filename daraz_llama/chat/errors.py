@@ -11,11 +11,13 @@ def explain_generator_error(err: BaseException, options: ChatOptions) -> str:
     """What went wrong with the generator, and what to do about it."""
     name = type(err).__name__
     if options.generator == "openai":
+        import openai  # the openai generator is configured, so its client is installed
+
         endpoint = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
-        if "Connection" in name or "Timeout" in name:
+        if isinstance(err, openai.APIConnectionError):  # APITimeoutError is one too
             return (f"The OpenAI-compatible endpoint {endpoint} is not answering. Start it (for example "
                     "`daraz-llama serve-llm`) or choose another generator in the settings.")
-        if "Authentication" in name or "PermissionDenied" in name:
+        if isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return f"The endpoint {endpoint} refused the API key (OPENAI_API_KEY). Fix it or choose another generator."
     first_line = (str(err).strip().splitlines() or [""])[0][:300]
     return f"The {options.generator} generator failed ({name}: {first_line}). Choose another generator in the settings."
