@@ -152,27 +152,25 @@ class ProductRetriever(BaseRetriever):
         Built once per distinct filter set and kept (up to MAX_FILTER_SETS of them).
         """
         with self._candidates_lock:
-            return self._candidates_locked(filters)
+            if filters not in self._candidate_retrievers:
+                if len(self._candidate_retrievers) >= MAX_FILTER_SETS:
+                    self._candidate_retrievers.pop(next(iter(self._candidate_retrievers)))
+                self._candidate_retrievers[filters] = self._build_candidates(filters)
+            return self._candidate_retrievers[filters]
 
-    def _candidates_locked(self, filters: ProductFilters) -> BaseRetriever | None:
-        if filters not in self._candidate_retrievers:
-            if len(self._candidate_retrievers) >= MAX_FILTER_SETS:
-                self._candidate_retrievers.pop(next(iter(self._candidate_retrievers)))
-            allowed = self._allowed_chunks(filters)
-            retriever: BaseRetriever | None = None
-            if allowed is None or allowed:
-                sparse = self._bm25(allowed) if self.mode != "dense" else None
-                dense = self._dense(allowed) if self.mode != "bm25" else None
-                if sparse and dense:
-                    weights = list(self.config.retriever_weights) if self.config.retriever_weights else None
-                    retriever = QueryFusionRetriever(
-                        [sparse, dense], llm=MockLLM(), mode=self.config.fusion, num_queries=1, use_async=False,
-                        similarity_top_k=2 * self.config.candidate_k, retriever_weights=weights,
-                    )
-                else:
-                    retriever = sparse or dense
-            self._candidate_retrievers[filters] = retriever
-        return self._candidate_retrievers[filters]
+    def _build_candidates(self, filters: ProductFilters) -> BaseRetriever | None:
+        allowed = self._allowed_chunks(filters)
+        if allowed is not None and not allowed:
+            return None
+        sparse = self._bm25(allowed) if self.mode != "dense" else None
+        dense = self._dense(allowed) if self.mode != "bm25" else None
+        if not (sparse and dense):
+            return sparse or dense
+        weights = list(self.config.retriever_weights) if self.config.retriever_weights else None
+        return QueryFusionRetriever(
+            [sparse, dense], llm=MockLLM(), mode=self.config.fusion, num_queries=1, use_async=False,
+            similarity_top_k=2 * self.config.candidate_k, retriever_weights=weights,
+        )
 
     def _bm25(self, allowed: list[str] | None) -> MatchingBM25Retriever:
         shared = self.index.bm25

@@ -285,6 +285,7 @@ class ProductFit:
 
     @property
     def exact(self) -> bool:
+        """Fits and misses nothing asked for (no measure, no budget)."""
         return self.fits and not self.missing
 
 
@@ -310,8 +311,11 @@ def assess(requirements: Requirements, title: str, text: str, price: float | Non
     rice cooker rack is not the thing asked for. ``identity_met_elsewhere``: identity requirements another
     product meets (comparisons count them).
     """
-    product = ProductText.of(text)
-    elsewhere = set(identity_met_elsewhere)
+    return _assess(requirements, title, ProductText.of(text), price, set(identity_met_elsewhere))
+
+
+def _assess(requirements: Requirements, title: str, product: ProductText, price: float | None,
+            elsewhere: set[str]) -> ProductFit:
     met_weight, missing_identity, missing, met = 0.0, [], [], []
     for requirement in requirements.items:
         if requirement.met_by(product):
@@ -336,20 +340,22 @@ def assess(requirements: Requirements, title: str, text: str, price: float | Non
     total = requirements.total_weight
     budget_only = requirements.max_price is not None or requirements.min_price is not None
     coverage = met_weight / total if total else (1.0 if budget_only and not requirements.unknown else 0.0)
-    for bound, within in ((requirements.max_price, lambda b: price is not None and price <= b),
-                          (requirements.min_price, lambda b: price is not None and price >= b)):
-        if bound is not None:
-            text = f"{'under' if bound == requirements.max_price else 'over'} ৳ {bound:,.0f}"
-            (met if within(bound) else missing).append(text)
+    if requirements.max_price is not None:
+        within = price is not None and price <= requirements.max_price
+        (met if within else missing).append(f"under ৳ {requirements.max_price:,.0f}")
+    if requirements.min_price is not None:
+        within = price is not None and price >= requirements.min_price
+        (met if within else missing).append(f"over ৳ {requirements.min_price:,.0f}")
     return ProductFit(coverage, missing_identity, missing, met)
 
 
 def assess_all(requirements: Requirements, titles: list[str], texts: list[str], prices: list[float | None]
                ) -> list[ProductFit]:
     """:func:`assess` for each product; in a comparison, identity requirements any product meets count for all."""
+    products = [ProductText.of(text) for text in texts]
     elsewhere: set[str] = set()
     if requirements.comparison:
-        products = [ProductText.of(text) for text in texts]
         elsewhere = {r.text for r in requirements.items if r.kind in ("name", "model")
                      and any(r.met_by(p) for p in products)}
-    return [assess(requirements, title, text, price, elsewhere) for title, text, price in zip(titles, texts, prices)]
+    return [_assess(requirements, title, product, price, elsewhere)
+            for title, product, price in zip(titles, products, prices)]

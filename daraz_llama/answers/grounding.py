@@ -25,7 +25,7 @@ def _number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def _amounts(text: str) -> list[float]:
+def amounts(text: str) -> list[float]:
     return [_number(a or b) for a, b in AMOUNT_RE.findall(text)]
 
 
@@ -57,7 +57,7 @@ def check_answer(answer: str, context: str) -> GroundingReport:
                 report.problems.append(f"[{n}] cites no product in the context")
         pool = [products[n] for n in cited if n in products] or list(products.values())
         allowed_amounts = {_number(a or b) for p in pool for a, b in AMOUNT_RE.findall(p.get("price", ""))}
-        for amount in _amounts(CITATION_RE.sub(" ", line)):
+        for amount in amounts(CITATION_RE.sub(" ", line)):
             report.amounts += 1
             if amount in allowed_amounts:
                 report.correct_amounts += 1

@@ -14,7 +14,7 @@ from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_completion_callback
 
 from daraz_llama.answers.context import display_title, parse_context
-from daraz_llama.answers.grounding import AMOUNT_RE
+from daraz_llama.answers.grounding import AMOUNT_RE, amounts
 from daraz_llama.answers.shopper_query import wants_cheapest
 from daraz_llama.text import escape_markdown
 
@@ -53,15 +53,10 @@ def _cheaper(product: dict[str, str], cheaper_than: str | None) -> str:
     """ " It is 87% cheaper than the last pick." (a share, so no new taka amount is stated)."""
     if not cheaper_than or "price" not in product:
         return ""
-    before, now = (_amount(cheaper_than), _amount(product["price"]))
-    if not before or now is None or now >= before:
+    before, now = amounts(cheaper_than)[:1], amounts(product["price"])[:1]
+    if not before or not now or now[0] >= before[0]:
         return ""
-    return f" It is {round(100 * (before - now) / before)}% cheaper than the last pick."
-
-
-def _amount(text: str) -> float | None:
-    match = AMOUNT_RE.search(text)
-    return float((match.group(1) or match.group(2)).replace(",", "")) if match else None
+    return f" It is {round(100 * (before[0] - now[0]) / before[0])}% cheaper than the last pick."
 
 
 def _name(value: str | None) -> str | None:
