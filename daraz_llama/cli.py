@@ -8,19 +8,21 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from daraz_llama.answers.generators import GeneratorError
+from daraz_llama.answers.generators import GENERATORS, GeneratorError
 from daraz_llama.corpus import CorpusError, Product, parse_corpus
 from daraz_llama.evaluation import evaluate_retriever, format_table
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
 from daraz_llama.judgments import load_judgments
-from daraz_llama.models import ModelError
+from daraz_llama.models import DENSE_EXTRA_HINT, ModelError, dense_installed
 from daraz_llama.plotting import plot_metrics
 from daraz_llama.queries import QueryRecord, load_queries, write_queries
-from daraz_llama.retriever import MODES, NO_MODEL, RetrieverConfig, build_retriever, open_index
+from daraz_llama.retriever import MODES, NO_MODEL, RetrievalWarning, RetrieverConfig, build_retriever, open_index
+from daraz_llama.schema import view
 from daraz_llama.silver import synthesise
 
 
@@ -35,9 +37,15 @@ def _add_index_dir(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="daraz-llama", description="Product-catalog search on LlamaIndex.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more, other libraries' output included")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_index, _add_search, _add_queries, _add_eval, _add_ask, _add_eval_answers, _add_serve_llm,
+                _add_chat, _add_hash_password, _add_train):
+        add(commands)
+    return parser
 
+
+def _add_index(commands: Any) -> None:
     index = commands.add_parser("index", help="parse a corpus and build (or update) its persisted index")
     index.add_argument("corpus", help="Markdown corpus with DOC:START/END blocks")
     _add_index_dir(index)
@@ -45,12 +53,14 @@ def _parser() -> argparse.ArgumentParser:
                                           "(default: fine-tuned model if present, else packaged MiniLM)")
     index.add_argument("--strict", action="store_true", help="fail when any block is malformed")
 
+
+def _add_search(commands: Any) -> None:
     search = commands.add_parser("search", help="search the catalog")
     search.add_argument("query")
     _add_index_dir(search)
     search.add_argument("--corpus", help="search this corpus (index built or refreshed in --index-dir)")
-    search.add_argument("--mode", default="auto", help=f"one of {', '.join(MODES)} (default: auto = hybrid+rerank "
-                                                       "when a cross-encoder is available, else hybrid)")
+    search.add_argument("--mode", default="auto", choices=MODES,
+                        help="default: auto = hybrid+rerank when a cross-encoder is available, else hybrid")
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--embedder", help="must match the index's embedder")
     search.add_argument("--reranker", help="cross-encoder name or folder for hybrid+rerank")
@@ -63,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--min-rating", type=float)
     search.add_argument("--json", action="store_true", help="print a JSON list of products")
 
+
+def _add_queries(commands: Any) -> None:
     queries = commands.add_parser("queries", help="silver queries split into train/dev/test, or shopper queries "
                                                   "written by an LLM for every product")
     queries.add_argument("corpus")
@@ -78,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     queries.add_argument("--per-product", type=int, default=3, help="queries per product (openai)")
     queries.add_argument("--limit", type=int, help="write queries for the first N products only (openai)")
 
+
+def _add_eval(commands: Any) -> None:
     evaluate = commands.add_parser("eval", help="score retrieval modes on a query set")
     _add_index_dir(evaluate)
     evaluate.add_argument("--corpus", help="evaluate on this corpus (index built or refreshed in --index-dir)")
@@ -95,40 +109,45 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-price-parsing", action="store_true",
                           help="do not turn 'under 500 taka' in queries into price filters")
     evaluate.add_argument("--json", dest="json_out", help="write every number and the settings here")
-    evaluate.add_argument("--plot", help="write a bar chart of the metrics per mode (PNG)")
+    evaluate.add_argument("--plot", help="write a bar chart of the metrics per mode (PNG; the eval extra)")
+
+
+def _add_ask(commands: Any) -> None:
     ask = commands.add_parser("ask", help="ask a question; prints the streamed, cited answer and the products")
     ask.add_argument("question")
     _add_index_dir(ask)
     ask.add_argument("--corpus", help="answer over this corpus (index built or refreshed in --index-dir)")
-    ask.add_argument("--generator", default="none", help="none (offline, default), local or openai")
+    ask.add_argument("--generator", default="none", choices=GENERATORS, help="none: offline (default)")
     ask.add_argument("--model", help="local: model folder or hub name; openai: model name")
-    ask.add_argument("--mode", default="auto", help=f"retrieval mode, one of {', '.join(MODES)}")
+    ask.add_argument("--mode", default="auto", choices=MODES, help="retrieval mode")
     ask.add_argument("--products", type=int, default=5, help="products given to the generator")
 
+
+def _add_eval_answers(commands: Any) -> None:
     answers = commands.add_parser("eval-answers", help="score a generator's answers for grounding and speed")
     answers.add_argument("--questions", required=True, help="JSON Lines of {qid, question, answerable}")
     _add_index_dir(answers)
     answers.add_argument("--corpus")
-    answers.add_argument("--generator", default="none", help="none, local or openai")
+    answers.add_argument("--generator", default="none", choices=GENERATORS)
     answers.add_argument("--model")
-    answers.add_argument("--mode", default="auto")
+    answers.add_argument("--mode", default="auto", choices=MODES)
     answers.add_argument("--max-new-tokens", type=int, default=320, help="answer length limit for local/openai")
     answers.add_argument("--limit", type=int, help="answer only the first N questions")
     answers.add_argument("--json", dest="json_out", help="write the scores and every answer here")
-    answers.add_argument(
-        "--judge",
-        default="none",
-        choices=("none", "openai"),
-        help="openai: also run LlamaIndex's Faithfulness and Relevancy "
-        "evaluators with an OpenAI-compatible judge (OPENAI_*)",
-    )
+    answers.add_argument("--judge", default="none", choices=("none", "openai"),
+                         help="openai: also run LlamaIndex's Faithfulness and Relevancy evaluators with an "
+                              "OpenAI-compatible judge (OPENAI_*)")
     answers.add_argument("--judge-model", help="the judge's model name (default: OPENAI_MODEL or gpt-4o-mini)")
 
+
+def _add_serve_llm(commands: Any) -> None:
     serve = commands.add_parser("serve-llm", help="serve a generator on an OpenAI-compatible endpoint")
     serve.add_argument("--model", default="none", help="'none' (offline generator) or a local model folder/hub name")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8008)
 
+
+def _add_chat(commands: Any) -> None:
     chat = commands.add_parser("chat", help="open the Chainlit chat over the catalog (http://HOST:PORT)")
     chat.add_argument("--corpus", help="chat over this corpus (index built or refreshed in --index-dir); "
                                        "default: the packaged demo corpus")
@@ -137,14 +156,21 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--port", type=int, default=8000)
     chat.add_argument("--open", action="store_true", help="open a browser tab")
 
+
+def _add_hash_password(commands: Any) -> None:
     commands.add_parser("hash-password", help="print a salted scrypt hash of a password for a chat users entry "
                                               "(reads the password from the terminal or one line of stdin)")
 
-    train = commands.add_parser("train", help="fine-tune models on a corpus")
+
+def _add_train(commands: Any) -> None:
+    from daraz_llama.training.presets import PRESETS, RERANKER_LOSSES
+
+    train = commands.add_parser("train", help="fine-tune models on a corpus (the train extra)")
     train_steps = train.add_subparsers(dest="what", required=True)
     retrieval = train_steps.add_parser("retrieval", help="embedder, hard negatives and cross-encoder re-ranker")
     retrieval.add_argument("corpus")
-    retrieval.add_argument("--size", default="cpu", help="tiny, cpu (this machine, < 45 min) or gpu")
+    retrieval.add_argument("--size", default="cpu", choices=tuple(PRESETS),
+                           help="tiny, cpu (this machine, < 45 min) or gpu")
     retrieval.add_argument("--models-dir", default="models", help="writes embedder-ft/ and reranker-ft/ here")
     retrieval.add_argument("--embedder-base", help="base bi-encoder (default: packaged all-MiniLM-L6-v2)")
     retrieval.add_argument("--reranker-base", help="base for the cross-encoder, e.g. "
@@ -155,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "train and natural-dev, which selects the models")
     retrieval.add_argument("--no-silver", action="store_true",
                            help="train on the --train-queries alone, without synthesised silver queries")
-    retrieval.add_argument("--reranker-loss", default="bce",
+    retrieval.add_argument("--reranker-loss", default="bce", choices=RERANKER_LOSSES,
                            help="bce (pointwise), mnrl (one positive against its negatives), lambda or listnet "
                                 "(listwise, sentence-transformers' LambdaLoss / ListNetLoss)")
     retrieval.add_argument("--reranker-max-length", type=int,
@@ -164,11 +190,10 @@ def _parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--force", action="store_true", help="redo every step")
     generator = train_steps.add_parser("generator", help="supervised fine-tuning of Gemma 3 270M on cited answers")
     generator.add_argument("corpus")
-    generator.add_argument("--size", default="cpu", help="tiny, cpu or gpu")
+    generator.add_argument("--size", default="cpu", choices=tuple(PRESETS), help="tiny, cpu or gpu")
     generator.add_argument("--models-dir", default="models", help="writes generator-ft/ here")
     generator.add_argument("--base", help="base model folder or hub name (default: packaged Gemma 3 270M)")
     generator.add_argument("--seed", type=int, default=13)
-    return parser
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -184,7 +209,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for token in response.response_gen:
         print(token, end="", flush=True)
     print("\n")
-    for product in engine.last_turn.products:
+    turn = engine.last_turn
+    assert turn is not None  # stream_chat has run
+    for product in turn.products:
         price = taka(product.price) if product.price is not None else "no price"
         print(f"[{product.number}] {product.title} | {price} | {product.url or 'no link'}")
     return 0
@@ -238,15 +265,13 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    import os
+    import signal
     import subprocess
 
     from daraz_llama.chat.auth import UsersError, login_users
     from daraz_llama.chat.catalog import Catalog, CatalogError, CatalogSource
+    from daraz_llama.chat.launch import app_root, chainlit_command
 
-    app = Path(__file__).resolve().parent.parent / "chat_app.py"
-    if not app.is_file():
-        raise CliError(f"the chat app is not beside the package ({app}): run from a checkout of daraz-llama")
     if args.corpus and not Path(args.corpus).is_file():
         raise CliError(f"corpus file not found: {args.corpus}")
     try:
@@ -264,18 +289,17 @@ def cmd_chat(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from None
     print(f"{catalog.products} products from {source.corpus or source.index_dir}; "
           f"chat on http://{args.host}:{args.port}", flush=True)
-    env = {**source.as_env(os.environ), "CHAINLIT_APP_ROOT": os.environ.get("CHAINLIT_APP_ROOT", str(app.parent))}
-    command = [sys.executable, "-m", "chainlit", "run", str(app), "--host", args.host, "--port", str(args.port)]
-    if not args.open:
-        command.append("--headless")
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: the server goes and the app root is removed
+    with app_root() as root:
+        env = {**source.as_env(os.environ), "CHAINLIT_APP_ROOT": os.environ.get("CHAINLIT_APP_ROOT", str(root))}
+        try:
+            return subprocess.call(chainlit_command(args.host, args.port, headless=not args.open), env=env)
+        except KeyboardInterrupt:
+            return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.pipeline import run_generator_pipeline, run_retrieval_pipeline
+    from daraz_llama.training.pipeline import run_generator_pipeline, run_retrieval_pipeline
 
     if not Path(args.corpus).is_file():
         raise CliError(f"corpus file not found: {args.corpus}")
@@ -317,7 +341,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     counts = index.manifest["counts"]
     print(f"indexed {counts['products']} products as {counts['chunks']} chunks in "
           f"{time.perf_counter() - started:.1f}s -> {args.index_dir}")
-    print(f"embedder: {index.embedder or 'none (BM25 only)'}; "
+    bm25_only = "none (BM25 only)" if dense_installed() else f"none (BM25 only: for dense vectors {DENSE_EXTRA_HINT})"
+    print(f"embedder: {index.embedder or bm25_only}; "
           f"embedded {counts['embedded']} chunks, reused {counts['reused_vectors']}")
     return 0
 
@@ -342,17 +367,9 @@ def describe(retriever: Any) -> str:
 
 
 def product_row(node_with_score: Any) -> dict[str, Any]:
-    """A result as a plain product record."""
-    meta = node_with_score.node.metadata
-    return {
-        "id": meta.get("product_id"),
-        "title": meta.get("title"),
-        "category": meta.get("category"),
-        "price": meta.get("price"),
-        "rating": meta.get("rating"),
-        "url": meta.get("url"),
-        "score": round(float(node_with_score.score or 0.0), 4),
-    }
+    """A result as a plain product record: the schema's ``row`` fields (``product_id`` as ``id``) and the score."""
+    row = view(node_with_score.node.metadata, "row")
+    return {"id": row.pop("product_id"), **row, "score": round(float(node_with_score.score or 0.0), 4)}
 
 
 def _format_table(rows: list[dict[str, Any]]) -> str:
@@ -404,7 +421,7 @@ def _write_llm_queries(args: argparse.Namespace, products: list[Product]) -> int
         raise CliError("--per-product must be at least 1")
     llm = make_llm("openai", model=args.model, max_new_tokens=60 * args.per_product)
     report = write_queries_with_llm(llm, products, args.out, args.per_product, load_examples(args.examples),
-                                    writer_name=llm.model)
+                                    writer_name=str(getattr(llm, "model", args.model)))
     print(f"{report.queries} queries for {report.products} products -> {args.out}; {report.resumed} products "
           f"already there (resumed); {report.bad_lines} unusable lines skipped; {len(report.failed)} products "
           f"without a usable query" + (f" (first: {', '.join(report.failed[:5])})" if report.failed else ""))
@@ -477,10 +494,30 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "e
             "hash-password": cmd_hash_password}
 
 
+def _show_warnings(verbose: bool) -> None:
+    """Ours as one ``warning:`` line each (once per message); other libraries' only with ``--verbose``."""
+    if not verbose:
+        warnings.filterwarnings("ignore")
+        warnings.filterwarnings("default", category=RetrievalWarning)
+    python_format = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *where: Any, **kwargs: Any) -> None:
+        if issubclass(category, RetrievalWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            python_format(message, category, *where, **kwargs)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error argparse has printed
+        return stop.code if isinstance(stop.code, int) else 2
     if not args.verbose:  # other libraries' progress bars (weights, hub downloads) only with --verbose
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    _show_warnings(args.verbose)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("bm25s").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:

@@ -279,81 +279,99 @@ def decode_lines(raw: bytes) -> tuple[list[str], set[int]]:
     return lines, bad
 
 
-def parse_corpus_text(lines: list[str], source: str, bad_lines: frozenset[int] | set[int] = frozenset()) -> ParseResult:
-    """Parse corpus ``lines``; ``bad_lines`` are line numbers that were not valid UTF-8."""
-    products: list[Product] = []
-    problems: list[ParseProblem] = []
-    seen: dict[str, int] = {}
-    starts = 0
-    block: _BlockParser | None = None
-    block_start = 0
-    in_idless_block = False  # inside a block whose START had no id (already reported)
-    block_body = 0
-    block_bad: list[int] = []
+class _CorpusParser:
+    """Reads a corpus line by line (:meth:`feed`); each block becomes a product or a problem as it closes."""
 
-    def close(end_line: int) -> None:
-        nonlocal block
-        assert block is not None
-        pid = block.product.product_id
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.products: list[Product] = []
+        self.problems: list[ParseProblem] = []
+        self.starts = 0
+        self._seen: dict[str, int] = {}  # product id -> line of its block
+        self._block: _BlockParser | None = None
+        self._block_start = 0
+        self._block_body = 0  # non-blank lines in the block
+        self._block_bad: list[int] = []  # its lines that were not valid UTF-8
+        self._in_idless_block = False  # inside a block whose START had no id (already reported)
+
+    def feed(self, raw_line: str, number: int, bad: bool = False) -> None:
+        """One line (1-based ``number``; ``bad``: it was not valid UTF-8)."""
+        line = normalise_text(raw_line)
+        stripped = line.strip()
+        start = START_RE.match(stripped)
+        if start:
+            self._start(start.group("attrs"), number, bad)
+        elif END_RE.match(stripped):
+            self._end(number)
+        elif self._block is not None:
+            if bad:
+                self._block_bad.append(number)
+            if stripped and stripped != "---":
+                self._block_body += 1
+            self._block.feed(line, number)
+
+    def result(self) -> ParseResult:
+        """Everything read, once the last line was fed."""
+        if self._block is not None:
+            self._problem(self._block_start, "block has no DOC:END before the end of the file",
+                          self._block.product.product_id)
+            self._block = None
+        return ParseResult(source=self.source, products=self.products, problems=self.problems,
+                           start_markers=self.starts)
+
+    def _problem(self, line: int, message: str, product_id: str | None, skipped: bool = True) -> None:
+        self.problems.append(ParseProblem(self.source, line, message, product_id, skipped=skipped))
+
+    def _start(self, attrs: str, number: int, bad: bool) -> None:
+        self.starts += 1
+        if self._block is not None:
+            self._problem(self._block_start, f"block has no DOC:END before the next DOC:START on line {number}",
+                          self._block.product.product_id)
+            self._block = None
+        id_match = ID_RE.search(attrs)
+        cat_match = CATEGORY_RE.search(attrs)
+        category = cat_match.group("category").strip() if cat_match else None
+        self._block_start, self._block_body, self._block_bad = number, 0, [number] if bad else []
+        self._in_idless_block = not id_match
+        if not id_match:
+            self._problem(number, "DOC:START marker has no id=", None)
+            return
+        self._block = _BlockParser(id_match.group("id"), category or None, number)
+
+    def _end(self, number: int) -> None:
+        if self._block is not None:
+            self._close()
+        elif not self._in_idless_block:
+            self._problem(number, "DOC:END without a DOC:START", None, skipped=False)
+        self._in_idless_block = False
+
+    def _close(self) -> None:
+        assert self._block is not None
+        block, pid = self._block, self._block.product.product_id
+        self._block = None
         try:
-            if block_bad:
-                raise ValueError(f"not valid UTF-8 on line {block_bad[0]}")
-            if block_body == 0:
+            if self._block_bad:
+                raise ValueError(f"not valid UTF-8 on line {self._block_bad[0]}")
+            if self._block_body == 0:
                 raise ValueError("empty product block")
-            if pid in seen:
-                raise ValueError(f"duplicate id (first defined on line {seen[pid]})")
+            if pid in self._seen:
+                raise ValueError(f"duplicate id (first defined on line {self._seen[pid]})")
             product = block.finish()
         except ValueError as err:
-            problems.append(ParseProblem(source, block_start, str(err), pid))
-        else:
-            seen[pid] = block_start
-            products.append(product)
-            problems.extend(ParseProblem(source, line, f"{message}: field left out", pid, skipped=False)
-                            for line, message in block.field_problems)
-        block = None
+            self._problem(self._block_start, str(err), pid)
+            return
+        self._seen[pid] = self._block_start
+        self.products.append(product)
+        for line, message in block.field_problems:
+            self._problem(line, f"{message}: field left out", pid, skipped=False)
 
-    for number, raw_line in enumerate(lines, start=1):
-        line = normalise_text(raw_line)
-        start = START_RE.match(line.strip())
-        if start:
-            starts += 1
-            if block is not None:
-                problems.append(ParseProblem(
-                    source, block_start,
-                    f"block has no DOC:END before the next DOC:START on line {number}",
-                    block.product.product_id,
-                ))
-                block = None
-            attrs = start.group("attrs")
-            id_match = ID_RE.search(attrs)
-            cat_match = CATEGORY_RE.search(attrs)
-            category = cat_match.group("category").strip() if cat_match else None
-            block_start, block_body, block_bad = number, 0, [number] if number in bad_lines else []
-            if not id_match:
-                problems.append(ParseProblem(source, number, "DOC:START marker has no id=", None))
-                in_idless_block = True
-                continue
-            in_idless_block = False
-            block = _BlockParser(id_match.group("id"), category or None, number)
-            continue
-        if END_RE.match(line.strip()):
-            if block is not None:
-                close(number)
-            elif not in_idless_block:
-                problems.append(ParseProblem(source, number, "DOC:END without a DOC:START", None, skipped=False))
-            in_idless_block = False
-            continue
-        if block is None:
-            continue
-        if number in bad_lines:
-            block_bad.append(number)
-        if line.strip() and line.strip() != "---":
-            block_body += 1
-        block.feed(line, number)
-    if block is not None:
-        problems.append(ParseProblem(source, block_start, "block has no DOC:END before the end of the file",
-                                     block.product.product_id))
-    return ParseResult(source=source, products=products, problems=problems, start_markers=starts)
+
+def parse_corpus_text(lines: list[str], source: str, bad_lines: frozenset[int] | set[int] = frozenset()) -> ParseResult:
+    """Parse corpus ``lines``; ``bad_lines`` are line numbers that were not valid UTF-8."""
+    parser = _CorpusParser(source)
+    for number, line in enumerate(lines, start=1):
+        parser.feed(line, number, number in bad_lines)
+    return parser.result()
 
 
 def parse_corpus(path: str | Path) -> ParseResult:

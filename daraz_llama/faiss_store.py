@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import faiss
 import numpy as np
@@ -12,6 +12,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryResult
 from llama_index.vector_stores.faiss import FaissVectorStore
+from llama_index.vector_stores.faiss.base import DEFAULT_PERSIST_PATH
 
 
 class FilterableFaissVectorStore(FaissVectorStore):
@@ -32,7 +33,7 @@ class FilterableFaissVectorStore(FaissVectorStore):
         if len(self._row_node_ids) != faiss_index.ntotal:
             raise ValueError(f"FAISS index has {faiss_index.ntotal} rows but {len(self._row_node_ids)} node ids")
 
-    def add(self, nodes: list[BaseNode], **add_kwargs: Any) -> list[str]:
+    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         if not nodes:
             return []
         first = self._faiss_index.ntotal
@@ -51,7 +52,7 @@ class FilterableFaissVectorStore(FaissVectorStore):
     def row_node_ids(self) -> list[str]:
         return list(self._row_node_ids)
 
-    def persist(self, persist_path: str, fs: Any = None) -> None:
+    def persist(self, persist_path: str = DEFAULT_PERSIST_PATH, fs: Any = None) -> None:
         super().persist(persist_path, fs=fs)
         Path(persist_path + ".ids.json").write_text(json.dumps(self._row_node_ids), encoding="utf-8")
 
@@ -70,7 +71,7 @@ class FilterableFaissVectorStore(FaissVectorStore):
         if rows.size == 0:
             return VectorStoreQueryResult(similarities=[], ids=[])
         vector = np.asarray(query.query_embedding, dtype="float32")[np.newaxis, :]
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))  # type: ignore[call-arg]
         scores, found = self._faiss_index.search(vector, min(query.similarity_top_k, rows.size), params=params)
         hits = [(float(s), str(i)) for s, i in zip(scores[0], found[0]) if i >= 0]
         return VectorStoreQueryResult(similarities=[s for s, _ in hits], ids=[i for _, i in hits])

@@ -72,7 +72,7 @@ class ProductFilters:
                     f"unsupported filter {item.key} {item.operator.value} {item.value!r}: use category ==, "
                     "brand ==, price >= / <=, rating >="
                 )
-            values[field_name] = item.value if field_name in ("category", "brand") else float(item.value)
+            values[field_name] = item.value if field_name in ("category", "brand") else _number(item)
         return cls(**values)
 
     def to_metadata_filters(self) -> MetadataFilters:
@@ -89,3 +89,13 @@ _FILTER_FIELDS = {
     ("price", FilterOperator.LTE): "max_price", ("price", FilterOperator.LT): "max_price",
     ("rating", FilterOperator.GTE): "min_rating",
 }
+
+
+def _number(item: MetadataFilter) -> float:
+    """The value of a price or rating filter as a number; a clear error for anything else."""
+    try:
+        if isinstance(item.value, bool) or not isinstance(item.value, (int, float, str)):
+            raise ValueError
+        return float(item.value)
+    except ValueError:
+        raise ValueError(f"filter {item.key} {item.operator.value} needs a number, got {item.value!r}") from None

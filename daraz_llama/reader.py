@@ -10,38 +10,10 @@ from llama_index.core.readers.base import BasePydanticReader
 from llama_index.core.schema import Document
 
 from daraz_llama.corpus import ParseProblem, ParseResult, Product, parse_corpus
+from daraz_llama.schema import keys, product_metadata
 
-# What the embedder (and BM25, which indexes the same text) sees besides the chunk text.
-EMBED_METADATA_KEYS = ("category", "brand")
-# What an answer generator sees: everything a shopper may ask about, no plumbing.
-LLM_METADATA_KEYS = (
-    "product_id", "title", "category", "brand", "price", "original_price", "discount_pct",
-    "rating", "rating_count", "sold_count", "colors", "sizes", "seller", "url",
-)
-
-
-def product_metadata(product: Product) -> dict[str, Any]:
-    """Flat, typed metadata of ``product``; absent fields are left out."""
-    values: dict[str, Any] = {
-        "product_id": product.product_id,
-        "title": product.title,
-        "category": product.category,
-        "brand": product.brand,
-        "sku": product.sku,
-        "url": product.url,
-        "price": product.price,
-        "original_price": product.original_price,
-        "discount_pct": product.discount_pct,
-        "rating": product.rating,
-        "rating_count": product.rating_count,
-        "sold_count": product.sold_count,
-        "seller_location": product.seller_location,
-        "colors": ", ".join(product.colors) or None,
-        "sizes": ", ".join(product.sizes) or None,
-        "seller": product.seller,
-        "image_url": product.images[0] if product.images else None,
-    }
-    return {key: value for key, value in values.items() if value is not None}
+EMBED_METADATA_KEYS = keys("embed")  # what the embedder (and BM25, which indexes the same text) sees besides the chunk
+LLM_METADATA_KEYS = keys("llm")  # what an answer generator sees: everything a shopper may ask about, no plumbing
 
 
 def product_text(product: Product) -> str:

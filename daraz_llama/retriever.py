@@ -4,42 +4,49 @@ one result per product, shopper filters."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.indices.vector_store.retrievers import VectorIndexRetriever
 from llama_index.core.llms import MockLLM
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.retrievers import QueryFusionRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndex, StaleIndexError, build_index, current_version_dir, load_index, staleness
-from daraz_llama.models import default_embedder, default_reranker, fine_tuned_dir, load_reranker
+from daraz_llama.models import (
+    DENSE_EXTRA_HINT,
+    default_embedder,
+    default_reranker,
+    dense_installed,
+    fine_tuned_dir,
+    load_reranker,
+)
 from daraz_llama.postprocessor import BestChunkPerProduct, product_id_of
 from daraz_llama.query_parsing import parse_price_limit
 
-logger = logging.getLogger(__name__)
-
 MODES = ("bm25", "dense", "hybrid", "hybrid+rerank", "auto")
-FUSION_MODES = ("reciprocal_rerank", "relative_score", "dist_based_score")
+FUSION_MODES_BY_NAME = {mode.value: mode for mode in FUSION_MODES}  # QueryFusionRetriever's own fusion modes
 NO_MODEL = "none"
 BLEND_K = 5  # reciprocal-rank constant when blending cross-encoder and first-stage orders
 MAX_QUERY_CHARS = 1000  # longer queries are cut: every model reads at most 256 tokens
 MAX_FILTER_SETS = 32  # candidate retrievers kept per ProductRetriever, one per distinct filter set
-_said: set[str] = set()
 
 
-def say_once(message: str) -> None:
-    """Log ``message`` as a warning the first time only."""
-    if message not in _said:
-        _said.add(message)
-        logger.warning(message)
+class RetrievalWarning(UserWarning):
+    """A setting could not be honoured and a fallback is used (shown once per message, by ``warnings``)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RetrievalWarning, stacklevel=3)
 
 
 @dataclass
@@ -72,8 +79,8 @@ class RetrieverConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}: choose one of {', '.join(MODES)}")
-        if self.fusion not in FUSION_MODES:
-            raise ValueError(f"unknown fusion {self.fusion!r}: choose one of {', '.join(FUSION_MODES)}")
+        if self.fusion not in FUSION_MODES_BY_NAME:
+            raise ValueError(f"unknown fusion {self.fusion!r}: choose one of {', '.join(FUSION_MODES_BY_NAME)}")
         for name in ("top_k", "candidate_k", "rerank_candidates", "rerank_max_length"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -111,12 +118,34 @@ class ProductRetriever(BaseRetriever):
         self.config = config or RetrieverConfig()
         self.mode = self._effective_mode()
         self._best_chunk = BestChunkPerProduct()
-        self._reranker = None
-        if self.mode == "hybrid+rerank":
-            self._reranker = load_reranker(self.config.resolved_reranker(), self.config.rerank_candidates,
-                                           self.config.rerank_max_length, self.config.rerank_int8)
+        self._reranker: BaseNodePostprocessor | None = None
+        reranker = self.config.resolved_reranker()
+        if self.mode == "hybrid+rerank" and reranker is not None:
+            self._reranker = load_reranker(reranker, self.config.rerank_candidates, self.config.rerank_max_length,
+                                           self.config.rerank_int8)
         self._candidate_retrievers: dict[ProductFilters, BaseRetriever | None] = {}
         self._candidates_lock = threading.Lock()  # async queries build per-filter retrievers from threads
+
+    @classmethod
+    def from_defaults(cls, index: ProductIndex | None = None, nodes: Sequence[BaseNode] | None = None,
+                      persist_dir: str | Path | None = None, similarity_top_k: int = 10,
+                      filters: MetadataFilters | ProductFilters | None = None, **settings: Any) -> "ProductRetriever":
+        """A retriever over exactly one of: a loaded ``index``, ``nodes`` from any pipeline (indexed in memory with
+        ``settings["embedder"]``, BM25 only when it is None or ``"none"``), or an index folder ``persist_dir``
+        (only read). ``settings``: any :class:`RetrieverConfig` field (``mode``, ``reranker`` …)."""
+        given = [name for name, value in (("index", index), ("nodes", nodes), ("persist_dir", persist_dir))
+                 if value is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of index, nodes or persist_dir (got {', '.join(given) or 'none'})")
+        if nodes is not None:
+            embedder = settings.get("embedder")
+            index = ProductIndex.from_nodes(nodes, embedder=None if embedder in (None, NO_MODEL) else embedder)
+        if index is None:
+            assert persist_dir is not None
+            index = load_index(persist_dir) if not Path(persist_dir).is_dir() else open_index(persist_dir)
+        if filters is not None:
+            settings["filters"] = filters
+        return build_retriever(index, similarity_top_k=similarity_top_k, **settings)
 
     def _effective_mode(self) -> str:
         mode = self.config.mode
@@ -127,15 +156,18 @@ class ProductRetriever(BaseRetriever):
             if reasons:
                 raise StaleIndexError("; ".join(reasons) + ": rebuild the index with this embedder")
         if mode == "auto":
-            if self.index.storage is None:
+            if self.index.storage is None or not dense_installed():
                 return "bm25"
             return "hybrid+rerank" if self.config.resolved_reranker() else "hybrid"
         if mode != "bm25" and self.index.storage is None:
-            say_once(f"mode {mode!r} needs dense vectors but this index has none (built without an embedder): "
+            _warn(f"mode {mode!r} needs dense vectors but this index has none (built without an embedder): "
                      "using bm25")
             return "bm25"
+        if mode != "bm25" and not dense_installed():
+            _warn(f"mode {mode!r} needs sentence-transformers ({DENSE_EXTRA_HINT}): using bm25")
+            return "bm25"
         if mode == "hybrid+rerank" and self.config.resolved_reranker() is None:
-            say_once("mode 'hybrid+rerank' needs a cross-encoder but none is configured "
+            _warn("mode 'hybrid+rerank' needs a cross-encoder but none is configured "
                      "(train one or pass --reranker): using hybrid")
             return "hybrid"
         return mode
@@ -168,8 +200,8 @@ class ProductRetriever(BaseRetriever):
             return sparse or dense
         weights = list(self.config.retriever_weights) if self.config.retriever_weights else None
         return QueryFusionRetriever(
-            [sparse, dense], llm=MockLLM(), mode=self.config.fusion, num_queries=1, use_async=False,
-            similarity_top_k=2 * self.config.candidate_k, retriever_weights=weights,
+            [sparse, dense], llm=MockLLM(), mode=FUSION_MODES_BY_NAME[self.config.fusion], num_queries=1,
+            use_async=False, similarity_top_k=2 * self.config.candidate_k, retriever_weights=weights,
         )
 
     def _bm25(self, allowed: list[str] | None) -> MatchingBM25Retriever:
@@ -231,6 +263,7 @@ class ProductRetriever(BaseRetriever):
 
     def _rerank(self, products: list[NodeWithScore], query_bundle: QueryBundle) -> list[NodeWithScore]:
         """Cross-encoder order blended with the first-stage order by weighted reciprocal ranks."""
+        assert self._reranker is not None
         first_rank = {product_id_of(n): rank for rank, n in enumerate(products)}
         by_cross_encoder = self._reranker.postprocess_nodes(products, query_bundle)
         weight = self.config.rerank_blend
@@ -250,7 +283,7 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
         rebuild = f"daraz-llama index {index.manifest['corpus']['path']} --index-dir {source}"
         fine_tuned = default_embedder() if fine_tuned_dir("embedder-ft").is_dir() and config.embedder is None else None
         if fine_tuned and index.storage is not None and staleness(index.manifest, embedder=fine_tuned):
-            say_once(f"a fine-tuned embedder is in {fine_tuned_dir('embedder-ft')} but {source} was built with "
+            _warn(f"a fine-tuned embedder is in {fine_tuned_dir('embedder-ft')} but {source} was built with "
                      f"{index.embedder}: using the index as it is; `{rebuild}` rebuilds it with the new one")
         reasons = staleness(index.manifest)
         if reasons:
@@ -262,7 +295,7 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
         reasons = staleness(index.manifest, corpus=source, embedder=embedder)
         if not reasons:
             return index
-        say_once(f"index {config.index_dir} is stale ({'; '.join(reasons)}): rebuilding")
+        _warn(f"index {config.index_dir} is stale ({'; '.join(reasons)}): rebuilding")
     return build_index(source, config.index_dir, embedder=embedder, show_progress=show_progress)
 
 

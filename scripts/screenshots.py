@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
-import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+from daraz_llama.chat.launch import chainlit_command, copy_app_root
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -55,11 +58,11 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     log = out.parent / "screenshots-server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DARAZ_LLAMA_")}
-    env.update({"DARAZ_LLAMA_INDEX_DIR": str(Path(args.index_dir).resolve()), "CHAINLIT_APP_ROOT": str(ROOT)})
+    root = copy_app_root(Path(tempfile.mkdtemp(prefix="daraz-llama-screens-")))
+    env.update({"DARAZ_LLAMA_INDEX_DIR": str(Path(args.index_dir).resolve()), "CHAINLIT_APP_ROOT": str(root)})
     started = time.perf_counter()
     with log.open("w") as handle:
-        server = subprocess.Popen([sys.executable, "-m", "chainlit", "run", str(ROOT / "chat_app.py"), "--headless",
-                                   "--port", str(args.port)], cwd=ROOT, env=env, stdout=handle,
+        server = subprocess.Popen(chainlit_command("127.0.0.1", args.port), cwd=ROOT, env=env, stdout=handle,
                                   stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{args.port}"
     try:
@@ -89,6 +92,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

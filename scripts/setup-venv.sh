@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Create (or update) .venv with daraz-llama and everything it needs, from this checkout's own files.
-# Usage: bash scripts/setup-venv.sh [extras]   (default extras: dev,train,local)
+# Usage: bash scripts/setup-venv.sh [extras]   (default extras: dev = all + test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-dev,train,local}"
+extras="${1:-dev}"
 python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null || python=python3
 [ -x .venv/bin/python ] || "$python" -m venv .venv

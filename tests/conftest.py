@@ -23,6 +23,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED = ROOT.parent / "shared"
 REAL_CORPUS = SHARED / "data" / "daraz_products_corpus.md"
 REAL_SAMPLE = SHARED / "data" / "daraz_sample_200.md"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's (bash scripts/setup-browser.sh), driven by Playwright
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]
 
 
 def free_port() -> int:
@@ -130,3 +133,14 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory, minilm: str) ->
     folder = tmp_path_factory.mktemp("cross-encoder")
     CrossEncoder(minilm, num_labels=1, device="cpu").save(str(folder))
     return str(folder)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

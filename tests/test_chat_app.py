@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,12 +16,10 @@ from typing import Iterator
 import pytest
 
 from daraz_llama.chat.auth import hash_password
-from tests.conftest import DEMO_CORPUS, ROOT, free_port
+from daraz_llama.chat.launch import chainlit_command, copy_app_root
+from tests.conftest import CHROMIUM, DEMO_CORPUS, ROOT, free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"]
 ANSWER_TIMEOUT_MS = 90_000
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed "
@@ -64,18 +60,15 @@ def _stop(server: subprocess.Popen) -> None:
 
 @contextlib.contextmanager
 def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
-    """The real app (chat_app.py with the checkout's .chainlit/, public/ and chainlit.md) on the demo corpus."""
-    shutil.copytree(ROOT / ".chainlit", app_root / ".chainlit")
-    shutil.copytree(ROOT / "public", app_root / "public")
-    shutil.copy(ROOT / "chainlit.md", app_root / "chainlit.md")
+    """The real app (the package's Chainlit app and its app root files) on the demo corpus."""
+    copy_app_root(app_root)
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CHAINLIT_", "DARAZ_LLAMA_"))}
     env.update({"CHAINLIT_APP_ROOT": str(app_root), "DARAZ_LLAMA_CORPUS": str(DEMO_CORPUS),
                 "DARAZ_LLAMA_INDEX_DIR": str(index_dir), "PYTHONPATH": str(ROOT), **env_extra})
     log = app_root / "server.log"
     with log.open("w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "chainlit", "run", str(ROOT / "chat_app.py"), "--headless",
-                                   "--host", "127.0.0.1", "--port", str(port)], cwd=app_root, env=env,
+        server = subprocess.Popen(chainlit_command("127.0.0.1", port), cwd=app_root, env=env,
                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for_http(f"http://127.0.0.1:{port}/", server, log)
@@ -91,16 +84,6 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path) 
     with _serve(tmp_path_factory.mktemp("chat-app"), demo_index_dir,
                 OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1", OPENAI_API_KEY="test-key") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def _open_chat(browser, url: str):

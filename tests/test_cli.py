@@ -44,7 +44,8 @@ def test_search_with_nothing_matching(demo_index_dir: Path, capsys: pytest.Captu
 @pytest.mark.parametrize("argv, message", [
     (["index", "missing.md"], "corpus file not found: missing.md"),
     (["search", "x", "--index-dir", "no-such-dir"], "no index in no-such-dir"),
-    (["search", "x", "--mode", "telepathy"], "unknown mode 'telepathy'"),
+    (["search", "x", "--mode", "telepathy"], "invalid choice: 'telepathy'"),
+    (["train", "retrieval", "{demo}", "--reranker-loss", "hinge"], "invalid choice: 'hinge'"),
     (["index", "{demo}", "--index-dir", "{tmp}", "--embedder", "./no/such/model"], "embedder folder not found"),
     (["index", "{demo}", "--index-dir", "{tmp}", "--embedder", "not-a-model"], "unknown embedder 'not-a-model'"),
 ])

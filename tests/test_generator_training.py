@@ -10,8 +10,8 @@ from daraz_llama.answers.grounding import GroundingEvaluator
 from daraz_llama.corpus import parse_corpus
 from daraz_llama.index import load_index
 from daraz_llama.silver import synthesise
-from training.generator import GENERATOR_PRESETS, build_sft_set
-from training.pipeline import run_generator_pipeline
+from daraz_llama.training.generator import GENERATOR_PRESETS, build_sft_set
+from daraz_llama.training.pipeline import run_generator_pipeline
 
 
 def test_sft_set_targets_are_grounded(demo_index_dir: Path, demo_corpus: Path) -> None:

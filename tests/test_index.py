@@ -20,7 +20,7 @@ from daraz_llama.index import (
     staleness,
 )
 from daraz_llama.node_parser import ProductNodeParser
-from daraz_llama.retriever import RetrieverConfig, build_retriever, open_index
+from daraz_llama.retriever import RetrievalWarning, RetrieverConfig, build_retriever, open_index
 
 
 def test_round_trip(demo_index_dir: Path, demo_corpus: Path, minilm: str) -> None:
@@ -167,8 +167,7 @@ def test_an_unwritable_index_folder_is_one_clear_error(tmp_path: Path, demo_corp
 
 
 def test_loading_never_rebuilds_and_models_are_found_through_one_setting(
-        tmp_path: Path, demo_corpus: Path, minilm: str, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, demo_corpus: Path, minilm: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from daraz_llama.models import default_embedder, models_dir
 
     build_index(demo_corpus, tmp_path / "idx", embedder=minilm, show_progress=False)
@@ -178,7 +177,6 @@ def test_loading_never_rebuilds_and_models_are_found_through_one_setting(
     monkeypatch.setenv("DARAZ_LLAMA_MODELS", str(tmp_path / "shop-models"))
     assert models_dir() == tmp_path / "shop-models"
     assert default_embedder() == str((tmp_path / "shop-models" / "embedder-ft").resolve())
-    with caplog.at_level("WARNING"):
+    with pytest.warns(RetrievalWarning, match="daraz-llama index .* --index-dir"):
         index = open_index(tmp_path / "idx")
     assert current_version_dir(tmp_path / "idx") == before and index.embedder == minilm  # nothing was written
-    assert "daraz-llama index" in caplog.text and "--index-dir" in caplog.text

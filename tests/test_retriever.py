@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from llama_index.core.retrievers import QueryFusionRetriever
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import build_index, load_index
 from daraz_llama.models import load_embedder
-from daraz_llama.retriever import ProductRetriever, RetrieverConfig, build_retriever
+from daraz_llama.retriever import ProductRetriever, RetrievalWarning, RetrieverConfig, build_retriever
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +57,15 @@ def test_rerank_mode_uses_the_cross_encoder(demo_index, tiny_cross_encoder: str)
     assert scores == sorted(scores, reverse=True)
 
 
-def test_fallbacks_are_said_once(tmp_path: Path, demo_corpus: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_fallbacks_are_said_once(tmp_path: Path, demo_corpus: Path) -> None:
     bm25_only = build_index(demo_corpus, None, embedder=None, show_progress=False)
-    with caplog.at_level(logging.WARNING):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's default: each message once per place
         retriever = build_retriever(bm25_only, mode="hybrid")
         build_retriever(bm25_only, mode="hybrid")
     assert retriever.mode == "bm25"
-    assert sum("using bm25" in r.message for r in caplog.records) == 1
+    said = [w for w in caught if issubclass(w.category, RetrievalWarning) and "using bm25" in str(w.message)]
+    assert len(said) == 1
     assert retriever.retrieve("saree")
 
 
@@ -158,3 +160,37 @@ def test_llamaindex_metadata_filters_and_similarity_top_k(demo_index_dir: Path) 
     assert retriever.config.filters.to_metadata_filters() == filters
     with pytest.raises(ValueError, match="unsupported filter colour == 'black'"):
         build_retriever(demo_index_dir, filters=MetadataFilters(filters=[MetadataFilter(key="colour", value="black")]))
+    with pytest.raises(ValueError, match="filter price <= needs a number, got 'cheap'"):
+        build_retriever(demo_index_dir, filters=MetadataFilters(filters=[
+            MetadataFilter(key="price", operator=FilterOperator.LTE, value="cheap")]))
+
+
+def test_from_defaults_takes_an_index_nodes_from_any_pipeline_or_a_persist_dir(
+        demo_index_dir: Path, demo_corpus: Path, minilm: str, tmp_path: Path) -> None:
+    from llama_index.core.node_parser import SentenceSplitter
+
+    from daraz_llama.index import IndexNotFoundError, current_version_dir
+    from daraz_llama.reader import DarazCorpusReader
+
+    before = current_version_dir(demo_index_dir)
+    from_disk = ProductRetriever.from_defaults(persist_dir=demo_index_dir, mode="bm25", similarity_top_k=3)
+    assert len(from_disk.retrieve("fantech gamepad")) == 3 and current_version_dir(demo_index_dir) == before
+    from_index = ProductRetriever.from_defaults(index=load_index(demo_index_dir), mode="hybrid")
+    assert "Fantech WGP13" in from_index.retrieve("wired controller for pc games")[0].node.metadata["title"]
+
+    # Another library's chunking: product ids come from the metadata, every product appears once.
+    nodes = SentenceSplitter(chunk_size=200, chunk_overlap=0).get_nodes_from_documents(
+        DarazCorpusReader().load_data(demo_corpus))
+    assert len(nodes) > 60  # some of the 60 products span several chunks
+    for retriever in (ProductRetriever.from_defaults(nodes=nodes, similarity_top_k=5),
+                      ProductRetriever.from_defaults(nodes=nodes, embedder=minilm, mode="dense", similarity_top_k=5)):
+        results = retriever.retrieve("fantech wired gamepad")
+        ids = [r.node.metadata["product_id"] for r in results]
+        assert len(ids) == len(set(ids)) == 5 and "Fantech WGP13" in results[0].node.metadata["title"]
+    assert ProductRetriever.from_defaults(nodes=nodes).mode == "bm25"
+
+    with pytest.raises(ValueError, match="exactly one of index, nodes or persist_dir"):
+        ProductRetriever.from_defaults(index=load_index(demo_index_dir), persist_dir=demo_index_dir)
+    with pytest.raises(IndexNotFoundError, match="no index in"):
+        ProductRetriever.from_defaults(persist_dir=tmp_path / "nothing-here")
+    assert not (tmp_path / "nothing-here").exists()  # loading never writes

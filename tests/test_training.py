@@ -11,12 +11,12 @@ import pytest
 from daraz_llama.index import build_index, read_manifest
 from daraz_llama.models import model_id, trained_max_length
 from daraz_llama.retriever import build_retriever
+from daraz_llama.training.data import prepare_data, training_queries
+from daraz_llama.training.natural import load_natural
+from daraz_llama.training.negatives import mine_negatives
+from daraz_llama.training.pipeline import run_retrieval_pipeline
+from daraz_llama.training.presets import PRESETS, get_preset
 from tests.test_evaluation import DEMO_QUERIES
-from training.data import prepare_data, training_queries
-from training.natural import load_natural
-from training.negatives import mine_negatives
-from training.pipeline import run_retrieval_pipeline
-from training.presets import PRESETS, get_preset
 
 DUPLICATE_BLOCK = """
 <!--DOC:START id=799999901 category=gaming controllers -->
@@ -81,9 +81,11 @@ def test_pipeline_produces_loadable_models_with_cards(trained) -> None:
         assert card["data_hash"] and card["settings"]["name"] == "tiny" and card["train_seconds"] > 0
         assert set(card["dev_before"]) & set(card["dev_after"]) and card["loss_log"]
         assert card["dev"]["split"] == "natural-dev"  # selected on the natural queries, not on silver
-        assert title in (folder / "README.md").read_text(encoding="utf-8")
+        readme = (folder / "README.md").read_text(encoding="utf-8")  # sentence-transformers' own model card
+        assert f"daraz-llama fine-tuned {title}" in readme and "library_name: sentence-transformers" in readme
     embedder_card = json.loads((trained.embedder_dir / "card.json").read_text(encoding="utf-8"))
     assert embedder_card["natural_train_queries"] >= 9 and embedder_card["natural_upsample"] == 2
+    assert "MultipleNegativesRankingLoss" in (trained.embedder_dir / "README.md").read_text(encoding="utf-8")
     reranker_card = json.loads((trained.reranker_dir / "card.json").read_text(encoding="utf-8"))
     assert reranker_card["loss"] == "lambda" and reranker_card["max_length"] == 64
     assert (trained.embedder_dir / "config.json").is_file() and (trained.reranker_dir / "config.json").is_file()

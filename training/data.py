@@ -112,7 +112,7 @@ def prepare_data(index: ProductIndex, work_dir: Path, seed: int = 13,
     natural_train: list[QueryRecord] = []
     natural_dev: list[QueryRecord] = []
     if natural_files:
-        from training.natural import load_natural
+        from daraz_llama.training.natural import load_natural
 
         natural = load_natural(natural_files, title_group, seed)
         natural_train, natural_dev = natural.train, natural.dev

@@ -9,16 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers import (
+    SentenceTransformer,
+    SentenceTransformerModelCardData,
+    SentenceTransformerTrainer,
+    SentenceTransformerTrainingArguments,
+)
 from sentence_transformers.base.sampler import BatchSamplers
 from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from daraz_llama.models import torch_device
-from training.data import TrainingData, dev_retrieval_set, training_queries
-from training.model_card import write_model_card
-from training.presets import SizePreset
-from training.trainer_settings import checkpointed_settings
+from daraz_llama.training.data import TrainingData, dev_retrieval_set, training_queries
+from daraz_llama.training.model_card import write_model_card
+from daraz_llama.training.presets import SizePreset
+from daraz_llama.training.trainer_settings import checkpointed_settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +41,9 @@ def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: S
     checkpoint best on natural-dev (silver dev when there are no natural queries)."""
     started = time.perf_counter()
     device = torch_device()
-    model = SentenceTransformer(base_model, device=device)
+    model = SentenceTransformer(base_model, device=device, model_card_data=SentenceTransformerModelCardData(
+        language="en", license="mit", model_name="daraz-llama fine-tuned embedder",
+        train_datasets=[{"name": f"daraz-llama {data.selection_name} training queries"}]))
     model.max_seq_length = preset.embed_max_seq
     records = training_queries(data, preset.embed_queries, preset.natural_upsample, seed)
     pairs = [(r.query, data.passages[r.relevant_ids[0]]) for r in records if r.relevant_ids[0] in data.passages]
@@ -77,5 +84,5 @@ def train_embedder(data: TrainingData, base_model: str, out_dir: Path, preset: S
         "dev_before": before, "dev_after": after,
         "loss_log": [e for e in trainer.state.log_history if "loss" in e],
     }
-    write_model_card(out_dir, "daraz-llama fine-tuned embedder", card)
+    write_model_card(out_dir, "daraz-llama fine-tuned embedder", card, readme=False)  # README.md: the library's
     return card

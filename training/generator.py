@@ -25,7 +25,7 @@ from daraz_llama.index import ProductIndex
 from daraz_llama.models import torch_device
 from daraz_llama.queries import QueryRecord
 from daraz_llama.retriever import build_retriever
-from training.model_card import write_model_card
+from daraz_llama.training.model_card import write_model_card
 
 logger = logging.getLogger(__name__)
 PHRASINGS = ("{q}", "find me {q}", "do you have {q}?", "i want {q}", "which {q} is good?", "show {q}")

@@ -1,4 +1,6 @@
-"""A small model card written beside each trained model: README.md (for people) and card.json."""
+"""What we record beside each trained model: ``card.json`` (data hash, settings and dev numbers, read back to
+decide whether a model is fresh). The sentence-transformers models get their README.md from the library's own
+model card (``SentenceTransformerModelCardData`` / ``CrossEncoderModelCardData``); the generator gets one here."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from typing import Any
 CARD_JSON = "card.json"
 
 
-def write_model_card(folder: Path, title: str, card: dict[str, Any]) -> None:
-    """Write ``card`` as ``card.json`` and a readable README.md into ``folder``."""
+def write_model_card(folder: Path, title: str, card: dict[str, Any], readme: bool = True) -> None:
+    """Write ``card`` as ``card.json`` into ``folder``, and (``readme``) a readable README.md."""
     card = {"title": title, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **card}
     (folder / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    if not readme:
+        return
     lines = [f"# {title}", "", f"- base model: `{card.get('base_model')}`", f"- data hash: `{card.get('data_hash')}`",
              f"- training time: {card.get('train_seconds', 0):.0f} s", "", "## Dev metrics", "",
              "| metric | before | after |", "| --- | ---: | ---: |"]

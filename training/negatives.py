@@ -14,7 +14,7 @@ from daraz_llama.models import embed_queries
 from daraz_llama.postprocessor import product_id_of
 from daraz_llama.queries import QueryRecord
 from daraz_llama.retriever import build_retriever
-from training.data import TrainingData
+from daraz_llama.training.data import TrainingData
 
 
 @dataclass
@@ -32,6 +32,8 @@ def mine_negatives(index: ProductIndex, data: TrainingData, queries: list[QueryR
     Neither the relevant products nor their duplicates (same title) are ever a negative, nor a listing
     whose title is a near duplicate of the positive's (likely the same item from another seller).
     """
+    if index.embedder is None:
+        raise ValueError("mining hard negatives needs an index with dense vectors")
     sparse = build_retriever(index, mode="bm25", top_k=depth, candidate_k=depth * 3)
     dense = build_retriever(index, mode="dense", top_k=depth, candidate_k=depth * 3)
     # Query vectors in batches (much faster than one at a time, on a GPU above all).

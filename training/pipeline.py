@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
+from daraz_llama.index import ProductIndex
 from daraz_llama.models import model_id, packaged_minilm_path
 from daraz_llama.retriever import RetrieverConfig, open_index
-from training.data import prepare_data, sample, training_queries
-from training.model_card import read_model_card
-from training.negatives import load_negatives, mine_negatives, save_negatives
-from training.presets import get_preset
+from daraz_llama.training.data import TrainingData, prepare_data, sample, training_queries
+from daraz_llama.training.model_card import read_model_card
+from daraz_llama.training.negatives import MinedQuery, load_negatives, mine_negatives, save_negatives
+from daraz_llama.training.presets import RERANKER_LOSSES, SizePreset, get_preset
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,8 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     split by title group into train and natural-dev; models are then selected on natural-dev and the
     silver queries are extra data (none with ``use_silver=False``).
     """
-    from training.embedder import train_embedder
-    from training.reranker import LOSSES, train_reranker
-
-    if reranker_loss not in LOSSES:
-        raise ValueError(f"unknown re-ranker loss {reranker_loss!r}: choose one of {', '.join(LOSSES)}")
+    if reranker_loss not in RERANKER_LOSSES:
+        raise ValueError(f"unknown re-ranker loss {reranker_loss!r}: choose one of {', '.join(RERANKER_LOSSES)}")
     started = time.perf_counter()
     preset = get_preset(size)
     if reranker_max_length is not None:
@@ -87,49 +85,70 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
         f"{preset.estimated_cpu_minutes(counts['products'], counts['chunks'], training_size):.0f} min on this CPU",
     )
 
-    if force or not _fresh(read_model_card(embedder_dir), data.data_hash, embedder_base, preset.embedder_settings()):
-        _say("embedder", f"fine-tuning {embedder_base} -> {embedder_dir}")
-        card = train_embedder(data, embedder_base, embedder_dir, preset, seed)
-        _say("embedder", f"dev before {card['dev_before']} after {card['dev_after']} ({card['train_seconds']:.0f} s)")
+    if _embedder_step(data, preset, embedder_base, embedder_dir, seed, force):
         steps.append("embedder")
-    else:
-        _say("embedder", f"up to date in {embedder_dir}")
-
     ft_index_dir = work / "index-ft"
     ft_index = open_index(corpus, RetrieverConfig(embedder=str(embedder_dir), index_dir=ft_index_dir),
                           show_progress=show_progress)
-    embedder_id = model_id(str(embedder_dir))
-    negatives_file = work / "data" / f"negatives-{preset.name}.jsonl"
-    dev_negatives_file = work / "data" / f"negatives-dev-{preset.name}.jsonl"
-    train_mined = load_negatives(negatives_file, data.data_hash, embedder_id)
-    dev_mined = load_negatives(dev_negatives_file, data.data_hash, embedder_id)
-    if force or train_mined is None or dev_mined is None:
-        _say("negatives", f"mining with BM25 and {embedder_dir}")
-        ce_queries = training_queries(data, preset.ce_queries, 1, seed + 1)
-        dev_queries = sample(data.selection_dev, preset.dev_queries, seed)
-        train_mined = mine_negatives(ft_index, data, ce_queries, preset.ce_negatives, preset.mine_depth,
-                                     show_progress)
-        dev_mined = mine_negatives(ft_index, data, dev_queries, max(preset.ce_negatives, 9), preset.mine_depth,
-                                   show_progress)
-        save_negatives(negatives_file, train_mined, data.data_hash, embedder_id)
-        save_negatives(dev_negatives_file, dev_mined, data.data_hash, embedder_id)
+    train_mined, dev_mined, mined = _negatives_step(ft_index, data, preset, work, seed, force, show_progress)
+    if mined:
         steps.append("negatives")
-    else:
-        _say("negatives", f"reusing {negatives_file}")
-
-    card = read_model_card(reranker_dir)
-    if force or "negatives" in steps or not _fresh(card, data.data_hash, reranker_base, preset.as_dict(),
-                                                   loss=reranker_loss):
-        _say("reranker", f"fine-tuning {reranker_base} ({reranker_loss}) -> {reranker_dir}")
-        card = train_reranker(data, train_mined, dev_mined, reranker_base, reranker_dir, preset, reranker_loss, seed)
-        _say("reranker", f"dev before {card['dev_before']} after {card['dev_after']} ({card['train_seconds']:.0f} s)")
+    if _reranker_step(data, preset, train_mined, dev_mined, reranker_base, reranker_dir, reranker_loss, seed,
+                      force or mined):
         steps.append("reranker")
-    else:
-        _say("reranker", f"up to date in {reranker_dir}")
     seconds = time.perf_counter() - started
     _say("done", f"{', '.join(steps) or 'nothing to do'} in {seconds / 60:.1f} min; index with the fine-tuned "
                  f"embedder: {ft_index_dir}")
     return PipelineResult(embedder_dir, reranker_dir, ft_index_dir, steps, seconds)
+
+
+def _embedder_step(data: TrainingData, preset: SizePreset, base: str, out_dir: Path, seed: int, force: bool) -> bool:
+    """Fine-tune the embedder unless its card says it is up to date; whether it ran."""
+    from daraz_llama.training.embedder import train_embedder
+
+    if not force and _fresh(read_model_card(out_dir), data.data_hash, base, preset.embedder_settings()):
+        _say("embedder", f"up to date in {out_dir}")
+        return False
+    _say("embedder", f"fine-tuning {base} -> {out_dir}")
+    card = train_embedder(data, base, out_dir, preset, seed)
+    _say("embedder", f"dev before {card['dev_before']} after {card['dev_after']} ({card['train_seconds']:.0f} s)")
+    return True
+
+
+def _negatives_step(index: ProductIndex, data: TrainingData, preset: SizePreset, work: Path, seed: int, force: bool,
+                    show_progress: bool) -> tuple[list[MinedQuery], list[MinedQuery], bool]:
+    """Hard negatives for training and dev, mined with ``index``'s embedder or reused; whether they were mined."""
+    embedder_id = model_id(str(index.embedder))
+    train_file = work / "data" / f"negatives-{preset.name}.jsonl"
+    dev_file = work / "data" / f"negatives-dev-{preset.name}.jsonl"
+    train_mined = load_negatives(train_file, data.data_hash, embedder_id)
+    dev_mined = load_negatives(dev_file, data.data_hash, embedder_id)
+    if not force and train_mined is not None and dev_mined is not None:
+        _say("negatives", f"reusing {train_file}")
+        return train_mined, dev_mined, False
+    _say("negatives", f"mining with BM25 and {index.embedder}")
+    ce_queries = training_queries(data, preset.ce_queries, 1, seed + 1)
+    dev_queries = sample(data.selection_dev, preset.dev_queries, seed)
+    train_mined = mine_negatives(index, data, ce_queries, preset.ce_negatives, preset.mine_depth, show_progress)
+    dev_mined = mine_negatives(index, data, dev_queries, max(preset.ce_negatives, 9), preset.mine_depth,
+                               show_progress)
+    save_negatives(train_file, train_mined, data.data_hash, embedder_id)
+    save_negatives(dev_file, dev_mined, data.data_hash, embedder_id)
+    return train_mined, dev_mined, True
+
+
+def _reranker_step(data: TrainingData, preset: SizePreset, train_mined: list[MinedQuery], dev_mined: list[MinedQuery],
+                   base: str, out_dir: Path, loss: str, seed: int, force: bool) -> bool:
+    """Fine-tune the cross-encoder unless its card says it is up to date; whether it ran."""
+    from daraz_llama.training.reranker import train_reranker
+
+    if not force and _fresh(read_model_card(out_dir), data.data_hash, base, preset.as_dict(), loss=loss):
+        _say("reranker", f"up to date in {out_dir}")
+        return False
+    _say("reranker", f"fine-tuning {base} ({loss}) -> {out_dir}")
+    card = train_reranker(data, train_mined, dev_mined, base, out_dir, preset, loss, seed)
+    _say("reranker", f"dev before {card['dev_before']} after {card['dev_after']} ({card['train_seconds']:.0f} s)")
+    return True
 
 
 def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models", size: str = "cpu",
@@ -140,7 +159,7 @@ def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     """
     from daraz_llama.answers.local_llm import base_gemma_folder
     from daraz_llama.models import fine_tuned_dir
-    from training.generator import GENERATOR_PRESETS, build_sft_set, train_generator
+    from daraz_llama.training.generator import GENERATOR_PRESETS, build_sft_set, train_generator
 
     if size not in GENERATOR_PRESETS:
         raise ValueError(f"unknown size {size!r}: choose one of {', '.join(GENERATOR_PRESETS)}")

@@ -76,6 +76,8 @@ class SizePreset:
         return {key: value for key, value in asdict(self).items() if not key.startswith(("ce_", "mine_"))}
 
 
+RERANKER_LOSSES = ("bce", "mnrl", "lambda", "listnet")  # pointwise, one-vs-negatives, listwise ×2
+
 PRESETS = {
     "tiny": SizePreset("tiny", embed_queries=40, embed_epochs=1, embed_batch=8, embed_max_seq=64, embed_lr=5e-5,
                        dev_queries=10, dev_distractors=20, evals_per_run=1, ce_queries=20, ce_negatives=2,

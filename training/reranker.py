@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 from sentence_transformers import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+from sentence_transformers.cross_encoder import CrossEncoderModelCardData
 from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 from sentence_transformers.cross_encoder.losses import (
     BinaryCrossEntropyLoss,
@@ -20,16 +21,15 @@ from sentence_transformers.cross_encoder.losses import (
 )
 
 from daraz_llama.models import torch_device
-from training.data import TrainingData
-from training.model_card import write_model_card
-from training.negatives import MinedQuery
-from training.presets import SizePreset
-from training.trainer_settings import checkpointed_settings
+from daraz_llama.training.data import TrainingData
+from daraz_llama.training.model_card import write_model_card
+from daraz_llama.training.negatives import MinedQuery
+from daraz_llama.training.presets import RERANKER_LOSSES, SizePreset
+from daraz_llama.training.trainer_settings import checkpointed_settings
 
 logger = logging.getLogger(__name__)
 # bce: pointwise rows; mnrl: one positive against its negatives (softmax); lambda / listnet: listwise,
 # one (query, [positive, negatives...], [1, 0, ...]) row per query.
-LOSSES = ("bce", "mnrl", "lambda", "listnet")
 
 
 def _reranking_samples(data: TrainingData, mined: list[MinedQuery]) -> list[dict[str, Any]]:
@@ -78,11 +78,14 @@ def _objective(model: CrossEncoder, loss: str, negatives: int):
 def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQuery], base_model: str,
                    out_dir: Path, preset: SizePreset, loss: str = "bce", seed: int = 13) -> dict[str, Any]:
     """Train a cross-encoder (fresh scoring head on ``base_model`` unless it is one already)."""
-    if loss not in LOSSES:
-        raise ValueError(f"unknown re-ranker loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    if loss not in RERANKER_LOSSES:
+        raise ValueError(f"unknown re-ranker loss {loss!r}: choose one of {', '.join(RERANKER_LOSSES)}")
     started = time.perf_counter()
     device = torch_device()
-    model = CrossEncoder(base_model, num_labels=1, max_length=preset.ce_max_len, device=device)
+    model = CrossEncoder(base_model, num_labels=1, max_length=preset.ce_max_len, device=device,
+                         model_card_data=CrossEncoderModelCardData(
+                             language="en", license="mit", model_name="daraz-llama fine-tuned re-ranker",
+                             train_datasets=[{"name": f"daraz-llama {data.selection_name} mined hard negatives"}]))
     dataset = _dataset(data, train, loss, preset.ce_negatives)
     objective = _objective(model, loss, preset.ce_negatives)
     dev_name = data.selection_name
@@ -112,5 +115,5 @@ def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQ
         "dev": {"split": dev_name, "queries": len(dev)}, "dev_before": before, "dev_after": after,
         "loss_log": [e for e in trainer.state.log_history if "loss" in e],
     }
-    write_model_card(out_dir, "daraz-llama fine-tuned re-ranker", card)
+    write_model_card(out_dir, "daraz-llama fine-tuned re-ranker", card, readme=False)  # README.md: the library's
     return card

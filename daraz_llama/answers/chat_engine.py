@@ -127,7 +127,8 @@ class ProductChatEngine(BaseChatEngine):
             return search, {}
         extra: dict[str, Any] = {}
         cheaper = CHEAPER_RE.search(message)
-        lead = (previous.products or previous.retrieved or [None])[0]
+        shown = previous.products or previous.retrieved
+        lead = shown[0] if shown else None
         if cheaper and lead is not None and lead.price:
             extra["max_price"] = lead.price - 1
             if lead.category and self.retriever.config.filters.category is None:

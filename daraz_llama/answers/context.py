@@ -8,6 +8,7 @@ from typing import Any
 
 from llama_index.core.schema import NodeWithScore
 
+from daraz_llama.schema import view
 from daraz_llama.text import one_line
 
 CONTEXT_HEADER = "PRODUCTS"
@@ -15,8 +16,6 @@ BLOCK_RE = re.compile(r"^\[(\d+)\] (.+)$")
 HEADER_RE = re.compile(rf"^(?:[a-z]{{1,12}}: )?{CONTEXT_HEADER} \(\d+\):$")  # after a "user: " role, as LLMs get it
 SNIPPET_WORDS = 45
 FACT_KEYS = ("price", "rating", "brand", "category", "colors", "sizes")
-COPIED_METADATA = ("price", "original_price", "discount_pct", "rating", "rating_count", "brand", "category", "colors",
-                   "sizes", "seller", "url", "image_url")  # node metadata a ContextProduct takes as it is
 
 
 @dataclass
@@ -52,9 +51,8 @@ class ContextProduct:
         body = body[len(title):] if body.startswith(title) else body
         words = body.split()
         about = " ".join(words[:SNIPPET_WORDS]) + (" …" if len(words) > SNIPPET_WORDS else "")
-        copied = {name: meta.get(name) for name in COPIED_METADATA}
-        return cls(number=number, product_id=str(meta.get("product_id")), title=title, about=about, score=node.score,
-                   **copied)
+        copied = {**view(meta, "context"), "product_id": str(meta.get("product_id")), "title": title}
+        return cls(number=number, about=about, score=node.score, **copied)
 
 
 def display_title(title: str, max_words: int = 8) -> str:

@@ -65,15 +65,17 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
             pieces.append(piece)
         total = time.perf_counter() - started
         answer = "".join(pieces)
-        context = format_context(engine.last_turn.products)
+        turn = engine.last_turn
+        assert turn is not None  # stream_chat has run
+        context = format_context(turn.products)
         result = evaluator.evaluate(query=q.question, response=answer, contexts=[context],
                                     expect_refusal=not q.answerable)
         report = check_answer(answer, context)
-        cited_first = first_cited_product(answer, engine.last_turn.products)
+        cited_first = first_cited_product(answer, turn.products)
         rows.append({"qid": q.qid, "answerable": q.answerable, "answer": answer, "passing": result.passing,
-                     "search": engine.last_turn.standalone, "first_cited": cited_first,
+                     "search": turn.standalone, "first_cited": cited_first,
                      "first_cited_in_targets": cited_first in q.target_ids if q.target_ids else None,
-                     "target_retrieved": (any(p.product_id in q.target_ids for p in engine.last_turn.retrieved)
+                     "target_retrieved": (any(p.product_id in q.target_ids for p in turn.retrieved)
                                           if q.target_ids else None),
                      "feedback": result.feedback, "citations": report.citations,
                      "valid_citations": report.valid_citations, "amounts": report.amounts,

@@ -90,15 +90,17 @@ class Catalog:
                 raise CatalogError(f"corpus file not found: {source.corpus}")
             index = open_index(source.corpus, RetrieverConfig(index_dir=source.index_dir), show_progress)
         else:
+            found: ProductIndex | None = None
             try:
-                index = open_index(source.index_dir, show_progress=show_progress) \
+                found = open_index(source.index_dir, show_progress=show_progress) \
                     if source.index_dir.is_dir() else None
             except IndexNotFoundError:
-                index = None
-            if index is None:
+                pass
+            if found is None:
                 raise CatalogError(f"no index in {source.index_dir}: build it with `daraz-llama index CORPUS "
                                    f"--index-dir {source.index_dir}`, or start with `daraz-llama chat --corpus "
                                    f"CORPUS`")
+            index = found
         return cls(index, source)
 
     @property
@@ -149,7 +151,8 @@ class Catalog:
         best: dict[str, dict] = {}
         for chunk in self.index.chunks:
             category = chunk.get("category")
-            if category in self.categories[:STARTERS] and chunk.get("price") and chunk.get("rating"):
+            if category is not None and category in self.categories[:STARTERS] and chunk.get("price") \
+                    and chunk.get("rating"):
                 if category not in best or chunk["rating"] > best[category]["rating"]:
                     best[category] = chunk
         questions = []
