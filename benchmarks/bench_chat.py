@@ -29,10 +29,14 @@ def measure(catalog: Catalog, options: ChatOptions, questions: list[Question]) -
     first_tokens = [r["first_token_s"] for r in rows]
     totals = [r["total_s"] for r in rows]
     rates = [r["pieces"] / max(r["total_s"] - r["first_token_s"], 1e-6) for r in rows]
-    return {"questions": len(rows), "first_p50": statistics.median(first_tokens),
-            "first_p95": float(np.percentile(first_tokens, 95, method="nearest")),
-            "full_p50": statistics.median(totals), "full_p95": float(np.percentile(totals, 95, method="nearest")),
-            "pieces_per_s": statistics.median(rates)}
+    return {
+        "questions": len(rows),
+        "first_p50": statistics.median(first_tokens),
+        "first_p95": float(np.percentile(first_tokens, 95, method="nearest")),
+        "full_p50": statistics.median(totals),
+        "full_p95": float(np.percentile(totals, 95, method="nearest")),
+        "pieces_per_s": statistics.median(rates),
+    }
 
 
 def main() -> None:
@@ -54,13 +58,19 @@ def main() -> None:
         count = args.local_limit if generator == "local" else args.limit
         catalog.engine(options)  # load the models before timing
         results[generator] = measure(catalog, options, questions[:count])
-    print(f"\nchat answers on {args.corpus} ({catalog.products} products), retrieval "
-          f"{catalog.retriever(ChatOptions()).mode}")
-    print(f"{'generator':<10} {'n':>3} {'first p50 s':>12} {'first p95 s':>12} {'full p50 s':>11} {'full p95 s':>11} "
-          f"{'pieces/s':>9}")
+    print(
+        f"\nchat answers on {args.corpus} ({catalog.products} products), retrieval "
+        f"{catalog.retriever(ChatOptions()).mode}"
+    )
+    print(
+        f"{'generator':<10} {'n':>3} {'first p50 s':>12} {'first p95 s':>12} {'full p50 s':>11} {'full p95 s':>11} "
+        f"{'pieces/s':>9}"
+    )
     for generator, r in results.items():
-        print(f"{generator:<10} {r['questions']:>3} {r['first_p50']:>12.2f} {r['first_p95']:>12.2f} "
-              f"{r['full_p50']:>11.2f} {r['full_p95']:>11.2f} {r['pieces_per_s']:>9.1f}")
+        print(
+            f"{generator:<10} {r['questions']:>3} {r['first_p50']:>12.2f} {r['first_p95']:>12.2f} "
+            f"{r['full_p50']:>11.2f} {r['full_p95']:>11.2f} {r['pieces_per_s']:>9.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -72,8 +72,11 @@ def main() -> None:
 
         reranker = tempfile.mkdtemp(prefix="daraz-ce-")
         CrossEncoder(packaged_minilm_path(), num_labels=1).save(reranker)
-    queries = [json.loads(line)["query"] for line in Path(args.queries).read_text(encoding="utf-8").splitlines()
-               if line.strip()]
+    queries = [
+        json.loads(line)["query"]
+        for line in Path(args.queries).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     latencies: dict[str, list[float]] = {}
     for mode in ("bm25", "dense", "hybrid", "hybrid+rerank"):
         retriever = build_retriever(loaded, mode=mode, reranker=reranker, rerank_candidates=args.rerank_candidates)

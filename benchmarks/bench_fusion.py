@@ -54,8 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index-dir", default="models/work/index-ft")
     parser.add_argument("--reranker", default="models/reranker-ft")
-    parser.add_argument("--select", help="queries the choices are made on (default: natural-dev.jsonl beside the "
-                                         "index when training wrote one, else the silver dev.jsonl)")
+    parser.add_argument(
+        "--select",
+        help="queries the choices are made on (default: natural-dev.jsonl beside the "
+        "index when training wrote one, else the silver dev.jsonl)",
+    )
     parser.add_argument("--dev", default=str(SHARED / "eval" / "dev_queries.jsonl"))
     parser.add_argument("--judgments", help="graded judgments of the --dev queries (report only)")
     parser.add_argument("--limit", type=int, default=600, help="selection queries used (default: 600)")
@@ -69,21 +72,23 @@ def main() -> None:
     index = load_index(args.index_dir)
     known = set(index.product_ids())
     data_dir = Path(args.index_dir).parent / "data"
-    select_file = args.select or str(data_dir / ("natural-dev.jsonl" if (data_dir / "natural-dev.jsonl").is_file()
-                                                 else "dev.jsonl"))
+    select_file = args.select or str(
+        data_dir / ("natural-dev.jsonl" if (data_dir / "natural-dev.jsonl").is_file() else "dev.jsonl")
+    )
     select = load_queries(select_file, known).queries[: args.limit]
     dev = load_queries(args.dev, known).queries
     grades = load_judgments(args.judgments).grades if args.judgments else None
     name = Path(select_file).stem
-    print(f"index {args.index_dir} (embedder {index.embedder}); choices on {select_file} ({len(select)} queries), "
-          f"report on {args.dev} ({len(dev)})")
+    print(
+        f"index {args.index_dir} (embedder {index.embedder}); choices on {select_file} ({len(select)} queries), "
+        f"report on {args.dev} ({len(dev)})"
+    )
 
     best = args.fusion or "rrf k=50"
     if not args.skip_fusion:
         rows, dev_rows = {}, {}
         for label, settings in [("bm25", dict(mode="bm25")), ("dense", dict(mode="dense"))] + FUSIONS:
-            score(build_retriever(index, **{"mode": "hybrid", **settings}), label, select, dev, rows, dev_rows,
-                  grades)
+            score(build_retriever(index, **{"mode": "hybrid", **settings}), label, select, dev, rows, dev_rows, grades)
         best = args.fusion or best_of(rows, [label for label, _ in FUSIONS])
         print(f"\nFusion on {name} (choose here):")
         print(format_table(rows, "setting"))
@@ -95,8 +100,9 @@ def main() -> None:
     if not args.skip_blend:
         blend_rows, blend_dev = {}, {}
         for blend in [float(b) for b in args.blends.split(",")]:
-            retriever = build_retriever(index, mode="hybrid+rerank", reranker=args.reranker, rerank_blend=blend,
-                                        **settings)
+            retriever = build_retriever(
+                index, mode="hybrid+rerank", reranker=args.reranker, rerank_blend=blend, **settings
+            )
             score(retriever, f"blend {blend:g}", select, dev, blend_rows, blend_dev, grades)
         print(f"\nRe-ranking blend (cross-encoder weight) with {best}, {name} (choose here):")
         print(format_table(blend_rows, "blend"))
@@ -108,8 +114,9 @@ def main() -> None:
     depth_rows, depth_dev = {}, {}
     score(build_retriever(index, mode="hybrid", **settings), "no rerank", select, dev, depth_rows, depth_dev, grades)
     for candidates in (10, 20, 30, 50):
-        retriever = build_retriever(index, mode="hybrid+rerank", reranker=args.reranker,
-                                    rerank_candidates=candidates, **settings)
+        retriever = build_retriever(
+            index, mode="hybrid+rerank", reranker=args.reranker, rerank_candidates=candidates, **settings
+        )
         score(retriever, f"rerank {candidates}", select, dev, depth_rows, depth_dev, grades)
     print(f"\nRe-rank depth with {best}, {name}:")
     print(format_table(depth_rows, "candidates"))

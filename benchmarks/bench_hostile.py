@@ -43,8 +43,11 @@ def main() -> None:
     parser.add_argument("--index-dir")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        index = load_index(args.index_dir) if args.index_dir else build_index(DEMO, Path(folder) / "idx",
-                                                                             show_progress=False)
+        index = (
+            load_index(args.index_dir)
+            if args.index_dir
+            else build_index(DEMO, Path(folder) / "idx", show_progress=False)
+        )
         retriever = build_retriever(index, mode="bm25")
         retriever.retrieve("warm up")
         print("| input | seconds |\n| --- | ---: |")
@@ -54,14 +57,18 @@ def main() -> None:
         )
         engine = ProductChatEngine(retriever, make_llm("none"))
         _timed("chat message of 40,000 spaces", lambda: engine.chat(" " * 40_000))
-        _timed("offline generator: 'QUESTION: a' + 80,000 spaces + 'b'",
-               lambda: compose_answer("QUESTION: a" + " " * 80_000 + "b"))
+        _timed(
+            "offline generator: 'QUESTION: a' + 80,000 spaces + 'b'",
+            lambda: compose_answer("QUESTION: a" + " " * 80_000 + "b"),
+        )
         _timed(
             "corpus: 60 KB of spaces in a **Brand:** line",
             lambda: parse_corpus_text(_block(brand=" " * 60_000 + "x"), "b.md"),
         )
-        _timed("corpus: 60 KB of spaces in a START marker",
-               lambda: parse_corpus_text(_block(start="<!--DOC:START id=1" + " " * 60_000 + "category=x-->"), "s.md"))
+        _timed(
+            "corpus: 60 KB of spaces in a START marker",
+            lambda: parse_corpus_text(_block(start="<!--DOC:START id=1" + " " * 60_000 + "category=x-->"), "s.md"),
+        )
         _timed("corpus: 40k digits in a rating", lambda: parse_corpus_text(_block(rating="9" * 40_000 + "/5"), "r.md"))
         _timed("chunking a 2 MB single-line description", lambda: pack_paragraphs("word " * 400_000, 40, 160))
         _timed("chunking a 10 MB single-line description", lambda: pack_paragraphs("word " * 2_000_000, 40, 160))

@@ -48,8 +48,10 @@ def main() -> None:
                 hits5 += first is not None and first <= 5
                 reciprocal += 1 / first if first else 0.0
             n = len(questions)
-            print(f"{mode:<15} {label:<11} {hits1 / n:>6.3f} {hits5 / n:>6.3f} {reciprocal / n:>7.3f} "
-                  f"{1000 * statistics.median(times):>7.0f}")
+            print(
+                f"{mode:<15} {label:<11} {hits1 / n:>6.3f} {hits5 / n:>6.3f} {reciprocal / n:>7.3f} "
+                f"{1000 * statistics.median(times):>7.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@ from pathlib import Path
 
 
 def row(label: str, mode: str, s: dict) -> str:
-    graded = (f" {s['success@1']:.3f} | {s['ndcg@5']:.3f} | {s['p@5(E)']:.3f} | {s['judged@5']:.2f} | "
-              f"{s['success@1_condensed']:.3f} / {s['ndcg@5_condensed']:.3f} |" if "success@1" in s else "")
+    graded = (
+        f" {s['success@1']:.3f} | {s['ndcg@5']:.3f} | {s['p@5(E)']:.3f} | {s['judged@5']:.2f} | "
+        f"{s['success@1_condensed']:.3f} / {s['ndcg@5_condensed']:.3f} |"
+        if "success@1" in s
+        else ""
+    )
     return f"| {label} | {mode} | {s['recall@1']:.3f} | {s['mrr@10']:.3f} |{graded} {s['p50_ms']:.0f} |"
 
 

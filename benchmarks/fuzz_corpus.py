@@ -31,8 +31,10 @@ def main() -> int:
     report = fuzz(Path(args.corpus).read_text(encoding="utf-8"), args.mutants, args.seed)
     print(f"corpus {args.corpus}, seed {args.seed}: {report.mutants} mutants in {time.perf_counter() - started:.0f} s")
     print(f"  mutations applied: {dict(sorted(report.by_mutation.items()))}")
-    print(f"  tracebacks: {len(report.tracebacks)}   silent losses: {len(report.silent_losses)}   "
-          f"worst parse time: {report.worst_seconds_per_mb:.2f} s/MB")
+    print(
+        f"  tracebacks: {len(report.tracebacks)}   silent losses: {len(report.silent_losses)}   "
+        f"worst parse time: {report.worst_seconds_per_mb:.2f} s/MB"
+    )
     for line in (report.tracebacks + report.silent_losses)[:20]:
         print(f"  {line}")
     return 1 if report.tracebacks or report.silent_losses else 0

@@ -34,8 +34,11 @@ def main() -> None:
     products = {p.product_id: p for p in parse_corpus(args.corpus).products}
     queries = {q.qid: q for q in load_queries(args.queries).queries}
     grades = load_judgments(args.judgments).grades
-    misses = [r for r in payload["per_query"][args.mode]
-              if not r["retrieved_ids"] or grades.get(r["qid"], {}).get(r["retrieved_ids"][0]) != "E"]
+    misses = [
+        r
+        for r in payload["per_query"][args.mode]
+        if not r["retrieved_ids"] or grades.get(r["qid"], {}).get(r["retrieved_ids"][0]) != "E"
+    ]
     print(
         f"{len(misses)} of {len(payload['per_query'][args.mode])} queries: first product not judged E ({args.mode})\n"
     )

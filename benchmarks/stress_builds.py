@@ -31,18 +31,39 @@ def main() -> int:
         index_dir = Path(folder) / "idx"
         for round_number in range(1, args.rounds + 1):
             started = time.perf_counter()
-            builders = [subprocess.Popen([sys.executable, "-m", "daraz_llama.cli", "index", args.corpus, "--index-dir",
-                                          str(index_dir), "--embedder", "none"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                        for _ in range(args.builders)]
+            builders = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "daraz_llama.cli",
+                        "index",
+                        args.corpus,
+                        "--index-dir",
+                        str(index_dir),
+                        "--embedder",
+                        "none",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(args.builders)
+            ]
             codes = [b.wait() for b in builders]
             chunks = len(load_index(index_dir).chunks)
             versions = sorted(p.name for p in (index_dir / "versions").iterdir())
-            ok = codes == [0] * args.builders and chunks > 0 and len(versions) <= 2 and \
-                not any(v.endswith(".partial") for v in versions)
+            ok = (
+                codes == [0] * args.builders
+                and chunks > 0
+                and len(versions) <= 2
+                and not any(v.endswith(".partial") for v in versions)
+            )
             good += ok
-            print(f"round {round_number:>2}: exit codes {codes}, {chunks} chunks, versions {len(versions)}, "
-                  f"{'good' if ok else 'BAD'} ({time.perf_counter() - started:.1f} s)")
+            print(
+                f"round {round_number:>2}: exit codes {codes}, {chunks} chunks, versions {len(versions)}, "
+                f"{'good' if ok else 'BAD'} ({time.perf_counter() - started:.1f} s)"
+            )
     print(f"{good} of {args.rounds} rounds left one good index")
     return 0 if good == args.rounds else 1
 

@@ -31,16 +31,25 @@ class CliError(Exception):
 
 
 def _add_index_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index-dir", default=DEFAULT_INDEX_DIR,
-                        help=f"index folder (default: {DEFAULT_INDEX_DIR})")
+    parser.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"index folder (default: {DEFAULT_INDEX_DIR})")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="daraz-llama", description="Product-catalog search on LlamaIndex.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more, other libraries' output included")
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_index, _add_search, _add_queries, _add_eval, _add_ask, _add_eval_answers, _add_serve_llm,
-                _add_chat, _add_hash_password, _add_train):
+    for add in (
+        _add_index,
+        _add_search,
+        _add_queries,
+        _add_eval,
+        _add_ask,
+        _add_eval_answers,
+        _add_serve_llm,
+        _add_chat,
+        _add_hash_password,
+        _add_train,
+    ):
         add(commands)
     return parser
 
@@ -49,8 +58,11 @@ def _add_index(commands: Any) -> None:
     index = commands.add_parser("index", help="parse a corpus and build (or update) its persisted index")
     index.add_argument("corpus", help="Markdown corpus with DOC:START/END blocks")
     _add_index_dir(index)
-    index.add_argument("--embedder", help="sentence-transformers name or folder; 'none' for BM25 only "
-                                          "(default: fine-tuned model if present, else packaged MiniLM)")
+    index.add_argument(
+        "--embedder",
+        help="sentence-transformers name or folder; 'none' for BM25 only "
+        "(default: fine-tuned model if present, else packaged MiniLM)",
+    )
     index.add_argument("--strict", action="store_true", help="fail when any block is malformed")
 
 
@@ -59,13 +71,21 @@ def _add_search(commands: Any) -> None:
     search.add_argument("query")
     _add_index_dir(search)
     search.add_argument("--corpus", help="search this corpus (index built or refreshed in --index-dir)")
-    search.add_argument("--mode", default="auto", choices=MODES,
-                        help="default: auto = hybrid+rerank when a cross-encoder is available, else hybrid")
+    search.add_argument(
+        "--mode",
+        default="auto",
+        choices=MODES,
+        help="default: auto = hybrid+rerank when a cross-encoder is available, else hybrid",
+    )
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--embedder", help="must match the index's embedder")
     search.add_argument("--reranker", help="cross-encoder name or folder for hybrid+rerank")
-    search.add_argument("--rerank-candidates", type=int, default=RetrieverConfig.rerank_candidates,
-                        help="products the cross-encoder re-ranks (default: %(default)s)")
+    search.add_argument(
+        "--rerank-candidates",
+        type=int,
+        default=RetrieverConfig.rerank_candidates,
+        help="products the cross-encoder re-ranks (default: %(default)s)",
+    )
     search.add_argument("--category")
     search.add_argument("--brand")
     search.add_argument("--min-price", type=float)
@@ -75,18 +95,31 @@ def _add_search(commands: Any) -> None:
 
 
 def _add_queries(commands: Any) -> None:
-    queries = commands.add_parser("queries", help="silver queries split into train/dev/test, or shopper queries "
-                                                  "written by an LLM for every product")
+    queries = commands.add_parser(
+        "queries",
+        help="silver queries split into train/dev/test, or shopper queries written by an LLM for every product",
+    )
     queries.add_argument("corpus")
-    queries.add_argument("--out", required=True, help="silver: folder for train.jsonl, dev.jsonl, test.jsonl; "
-                                                      "openai: the query file (appended to, so a run resumes)")
+    queries.add_argument(
+        "--out",
+        required=True,
+        help="silver: folder for train.jsonl, dev.jsonl, test.jsonl; "
+        "openai: the query file (appended to, so a run resumes)",
+    )
     queries.add_argument("--seed", type=int, default=13)
-    queries.add_argument("--writer", default="silver", choices=("silver", "openai"),
-                         help="silver: from titles and fields (offline); openai: an OpenAI-compatible LLM "
-                              "(OPENAI_API_KEY / OPENAI_BASE_URL) writes them, few-shot")
+    queries.add_argument(
+        "--writer",
+        default="silver",
+        choices=("silver", "openai"),
+        help="silver: from titles and fields (offline); openai: an OpenAI-compatible LLM "
+        "(OPENAI_API_KEY / OPENAI_BASE_URL) writes them, few-shot",
+    )
     queries.add_argument("--model", help="the LLM's model name (default: OPENAI_MODEL or gpt-4o-mini)")
-    queries.add_argument("--examples", help="query file whose queries are shown as examples (default: a dozen "
-                                            "natural shopper queries shipped with the package)")
+    queries.add_argument(
+        "--examples",
+        help="query file whose queries are shown as examples (default: a dozen "
+        "natural shopper queries shipped with the package)",
+    )
     queries.add_argument("--per-product", type=int, default=3, help="queries per product (openai)")
     queries.add_argument("--limit", type=int, help="write queries for the first N products only (openai)")
 
@@ -100,14 +133,22 @@ def _add_eval(commands: Any) -> None:
     evaluate.add_argument("--embedder")
     evaluate.add_argument("--reranker")
     evaluate.add_argument("--rerank-candidates", type=int, default=RetrieverConfig.rerank_candidates)
-    evaluate.add_argument("--judgments", help="JSON Lines of {qid, pid, grade} (E/S/I): adds Success@1, ESCI "
-                                              "nDCG@5, P@5(E), the judged share and condensed scores")
-    evaluate.add_argument("--metrics", default="", help="LlamaIndex retrieval metrics to add, computed on the first "
-                                                       "10 products (comma-separated: hit_rate, mrr, precision, "
-                                                       "recall, ap, ndcg)")
+    evaluate.add_argument(
+        "--judgments",
+        help="JSON Lines of {qid, pid, grade} (E/S/I): adds Success@1, ESCI "
+        "nDCG@5, P@5(E), the judged share and condensed scores",
+    )
+    evaluate.add_argument(
+        "--metrics",
+        default="",
+        help="LlamaIndex retrieval metrics to add, computed on the first "
+        "10 products (comma-separated: hit_rate, mrr, precision, "
+        "recall, ap, ndcg)",
+    )
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N queries")
-    evaluate.add_argument("--no-price-parsing", action="store_true",
-                          help="do not turn 'under 500 taka' in queries into price filters")
+    evaluate.add_argument(
+        "--no-price-parsing", action="store_true", help="do not turn 'under 500 taka' in queries into price filters"
+    )
     evaluate.add_argument("--json", dest="json_out", help="write every number and the settings here")
     evaluate.add_argument("--plot", help="write a bar chart of the metrics per mode (PNG; the eval extra)")
 
@@ -134,9 +175,13 @@ def _add_eval_answers(commands: Any) -> None:
     answers.add_argument("--max-new-tokens", type=int, default=320, help="answer length limit for local/openai")
     answers.add_argument("--limit", type=int, help="answer only the first N questions")
     answers.add_argument("--json", dest="json_out", help="write the scores and every answer here")
-    answers.add_argument("--judge", default="none", choices=("none", "openai"),
-                         help="openai: also run LlamaIndex's Faithfulness and Relevancy evaluators with an "
-                              "OpenAI-compatible judge (OPENAI_*)")
+    answers.add_argument(
+        "--judge",
+        default="none",
+        choices=("none", "openai"),
+        help="openai: also run LlamaIndex's Faithfulness and Relevancy evaluators with an "
+        "OpenAI-compatible judge (OPENAI_*)",
+    )
     answers.add_argument("--judge-model", help="the judge's model name (default: OPENAI_MODEL or gpt-4o-mini)")
 
 
@@ -149,8 +194,10 @@ def _add_serve_llm(commands: Any) -> None:
 
 def _add_chat(commands: Any) -> None:
     chat = commands.add_parser("chat", help="open the Chainlit chat over the catalog (http://HOST:PORT)")
-    chat.add_argument("--corpus", help="chat over this corpus (index built or refreshed in --index-dir); "
-                                       "default: the packaged demo corpus")
+    chat.add_argument(
+        "--corpus",
+        help="chat over this corpus (index built or refreshed in --index-dir); default: the packaged demo corpus",
+    )
     chat.add_argument("--index-dir", help="index folder (default: daraz-index, or daraz-index/demo for the demo)")
     chat.add_argument("--host", default="127.0.0.1")
     chat.add_argument("--port", type=int, default=8000)
@@ -158,8 +205,11 @@ def _add_chat(commands: Any) -> None:
 
 
 def _add_hash_password(commands: Any) -> None:
-    commands.add_parser("hash-password", help="print a salted scrypt hash of a password for a chat users entry "
-                                              "(reads the password from the terminal or one line of stdin)")
+    commands.add_parser(
+        "hash-password",
+        help="print a salted scrypt hash of a password for a chat users entry "
+        "(reads the password from the terminal or one line of stdin)",
+    )
 
 
 def _add_train(commands: Any) -> None:
@@ -169,23 +219,41 @@ def _add_train(commands: Any) -> None:
     train_steps = train.add_subparsers(dest="what", required=True)
     retrieval = train_steps.add_parser("retrieval", help="embedder, hard negatives and cross-encoder re-ranker")
     retrieval.add_argument("corpus")
-    retrieval.add_argument("--size", default="cpu", choices=tuple(PRESETS),
-                           help="tiny, cpu (this machine, < 45 min) or gpu")
+    retrieval.add_argument(
+        "--size", default="cpu", choices=tuple(PRESETS), help="tiny, cpu (this machine, < 45 min) or gpu"
+    )
     retrieval.add_argument("--models-dir", default="models", help="writes embedder-ft/ and reranker-ft/ here")
     retrieval.add_argument("--embedder-base", help="base bi-encoder (default: packaged all-MiniLM-L6-v2)")
-    retrieval.add_argument("--reranker-base", help="base for the cross-encoder, e.g. "
-                                                   "cross-encoder/ms-marco-MiniLM-L-6-v2 (default: packaged MiniLM)")
-    retrieval.add_argument("--train-queries", action="append", default=[], metavar="FILE",
-                           help="natural queries to train on (JSON Lines like the eval sets; a shop's search log "
-                                "with clicked products looks the same); repeatable. Split by title group into "
-                                "train and natural-dev, which selects the models")
-    retrieval.add_argument("--no-silver", action="store_true",
-                           help="train on the --train-queries alone, without synthesised silver queries")
-    retrieval.add_argument("--reranker-loss", default="bce", choices=RERANKER_LOSSES,
-                           help="bce (pointwise), mnrl (one positive against its negatives), lambda or listnet "
-                                "(listwise, sentence-transformers' LambdaLoss / ListNetLoss)")
-    retrieval.add_argument("--reranker-max-length", type=int,
-                           help="tokens the cross-encoder reads, in training and at query time (default: the preset's)")
+    retrieval.add_argument(
+        "--reranker-base",
+        help="base for the cross-encoder, e.g. cross-encoder/ms-marco-MiniLM-L-6-v2 (default: packaged MiniLM)",
+    )
+    retrieval.add_argument(
+        "--train-queries",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="natural queries to train on (JSON Lines like the eval sets; a shop's search log "
+        "with clicked products looks the same); repeatable. Split by title group into "
+        "train and natural-dev, which selects the models",
+    )
+    retrieval.add_argument(
+        "--no-silver",
+        action="store_true",
+        help="train on the --train-queries alone, without synthesised silver queries",
+    )
+    retrieval.add_argument(
+        "--reranker-loss",
+        default="bce",
+        choices=RERANKER_LOSSES,
+        help="bce (pointwise), mnrl (one positive against its negatives), lambda or listnet "
+        "(listwise, sentence-transformers' LambdaLoss / ListNetLoss)",
+    )
+    retrieval.add_argument(
+        "--reranker-max-length",
+        type=int,
+        help="tokens the cross-encoder reads, in training and at query time (default: the preset's)",
+    )
     retrieval.add_argument("--seed", type=int, default=13)
     retrieval.add_argument("--force", action="store_true", help="redo every step")
     generator = train_steps.add_parser("generator", help="supervised fine-tuning of Gemma 3 270M on cited answers")
@@ -233,8 +301,10 @@ def cmd_eval_answers(args: argparse.Namespace) -> int:
     for key, value in summary.items():
         print(f"  {key:<22} {value if value is None or isinstance(value, int) else round(value, 3)}")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"generator": args.generator, "model": args.model, **report},
-                                                  indent=2, ensure_ascii=False), encoding="utf-8")
+        Path(args.json_out).write_text(
+            json.dumps({"generator": args.generator, "model": args.model, **report}, indent=2, ensure_ascii=False),
+            encoding="utf-8",
+        )
         print(f"wrote {args.json_out}")
     return 0
 
@@ -279,16 +349,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
     except UsersError as err:
         raise CliError(f"login: {err}") from None
     if args.corpus or args.index_dir:
-        source = CatalogSource(Path(args.corpus).resolve() if args.corpus else None,
-                               Path(args.index_dir or DEFAULT_INDEX_DIR).resolve())
+        source = CatalogSource(
+            Path(args.corpus).resolve() if args.corpus else None, Path(args.index_dir or DEFAULT_INDEX_DIR).resolve()
+        )
     else:
         source = CatalogSource.from_env()
     try:  # build or refresh the index here, with a progress bar, before the server starts
         catalog = Catalog.load(source)
     except CatalogError as err:
         raise CliError(str(err)) from None
-    print(f"{catalog.products} products from {source.corpus or source.index_dir}; "
-          f"chat on http://{args.host}:{args.port}", flush=True)
+    print(
+        f"{catalog.products} products from {source.corpus or source.index_dir}; chat on http://{args.host}:{args.port}",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: the server goes and the app root is removed
     with app_root() as root:
         env = {**source.as_env(os.environ), "CHAINLIT_APP_ROOT": os.environ.get("CHAINLIT_APP_ROOT", str(root))}
@@ -308,9 +381,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         if args.no_silver and not args.train_queries:
             raise CliError("--no-silver needs --train-queries")
-        run_retrieval_pipeline(args.corpus, args.models_dir, args.size, args.embedder_base, args.reranker_base,
-                               args.reranker_loss, args.seed, args.force, train_queries=args.train_queries,
-                               use_silver=not args.no_silver, reranker_max_length=args.reranker_max_length)
+        run_retrieval_pipeline(
+            args.corpus,
+            args.models_dir,
+            args.size,
+            args.embedder_base,
+            args.reranker_base,
+            args.reranker_loss,
+            args.seed,
+            args.force,
+            train_queries=args.train_queries,
+            use_silver=not args.no_silver,
+            reranker_max_length=args.reranker_max_length,
+        )
     return 0
 
 
@@ -326,8 +409,10 @@ def _parse_reporting(corpus: str):  # -> ParseResult
 def _index_source(args: argparse.Namespace) -> str:
     """The corpus (when given) or the index folder to open; a clear error when neither exists."""
     if not args.corpus and not Path(args.index_dir).is_dir():
-        raise CliError(f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
-                       "or pass --corpus")
+        raise CliError(
+            f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
+            "or pass --corpus"
+        )
     return args.corpus or args.index_dir
 
 
@@ -339,11 +424,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     index = build_index(args.corpus, args.index_dir, embedder=embedder, show_progress=True, parsed=result)
     counts = index.manifest["counts"]
-    print(f"indexed {counts['products']} products as {counts['chunks']} chunks in "
-          f"{time.perf_counter() - started:.1f}s -> {args.index_dir}")
+    print(
+        f"indexed {counts['products']} products as {counts['chunks']} chunks in "
+        f"{time.perf_counter() - started:.1f}s -> {args.index_dir}"
+    )
     bm25_only = "none (BM25 only)" if dense_installed() else f"none (BM25 only: for dense vectors {DENSE_EXTRA_HINT})"
-    print(f"embedder: {index.embedder or bm25_only}; "
-          f"embedded {counts['embedded']} chunks, reused {counts['reused_vectors']}")
+    print(
+        f"embedder: {index.embedder or bm25_only}; "
+        f"embedded {counts['embedded']} chunks, reused {counts['reused_vectors']}"
+    )
     return 0
 
 
@@ -377,16 +466,30 @@ def _format_table(rows: list[dict[str, Any]]) -> str:
     for rank, row in enumerate(rows, start=1):
         price = f"{row['price']:,.0f}" if row["price"] is not None else "-"
         rating = f"{row['rating']:.1f}" if row["rating"] is not None else "-"
-        lines.append(f"{rank:>2}  {row['score']:>7.3f}  {price:>9}  {rating:>6}  {row['id']:<10}  "
-                     f"{row['title'][:70]}  [{row['category']}]")
+        lines.append(
+            f"{rank:>2}  {row['score']:>7.3f}  {price:>9}  {rating:>6}  {row['id']:<10}  "
+            f"{row['title'][:70]}  [{row['category']}]"
+        )
     return "\n".join(lines)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    filters = ProductFilters(category=args.category, brand=args.brand, min_price=args.min_price,
-                             max_price=args.max_price, min_rating=args.min_rating)
-    config = RetrieverConfig(mode=args.mode, top_k=args.top_k, embedder=args.embedder, reranker=args.reranker,
-                             rerank_candidates=args.rerank_candidates, filters=filters, index_dir=args.index_dir)
+    filters = ProductFilters(
+        category=args.category,
+        brand=args.brand,
+        min_price=args.min_price,
+        max_price=args.max_price,
+        min_rating=args.min_rating,
+    )
+    config = RetrieverConfig(
+        mode=args.mode,
+        top_k=args.top_k,
+        embedder=args.embedder,
+        reranker=args.reranker,
+        rerank_candidates=args.rerank_candidates,
+        filters=filters,
+        index_dir=args.index_dir,
+    )
     retriever = build_retriever(_index_source(args), config)
     rows = [product_row(n) for n in retriever.retrieve(args.query)]
     if args.json:
@@ -420,11 +523,19 @@ def _write_llm_queries(args: argparse.Namespace, products: list[Product]) -> int
     if args.per_product < 1:
         raise CliError("--per-product must be at least 1")
     llm = make_llm("openai", model=args.model, max_new_tokens=60 * args.per_product)
-    report = write_queries_with_llm(llm, products, args.out, args.per_product, load_examples(args.examples),
-                                    writer_name=str(getattr(llm, "model", args.model)))
-    print(f"{report.queries} queries for {report.products} products -> {args.out}; {report.resumed} products "
-          f"already there (resumed); {report.bad_lines} unusable lines skipped; {len(report.failed)} products "
-          f"without a usable query" + (f" (first: {', '.join(report.failed[:5])})" if report.failed else ""))
+    report = write_queries_with_llm(
+        llm,
+        products,
+        args.out,
+        args.per_product,
+        load_examples(args.examples),
+        writer_name=str(getattr(llm, "model", args.model)),
+    )
+    print(
+        f"{report.queries} queries for {report.products} products -> {args.out}; {report.resumed} products "
+        f"already there (resumed); {report.bad_lines} unusable lines skipped; {len(report.failed)} products "
+        f"without a usable query" + (f" (first: {', '.join(report.failed[:5])})" if report.failed else "")
+    )
     return 0 if report.products or report.resumed else 1
 
 
@@ -433,9 +544,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for mode in modes:
         if mode not in MODES:
             raise CliError(f"unknown mode {mode!r}: choose from {', '.join(MODES)}")
-    config = RetrieverConfig(embedder=args.embedder, reranker=args.reranker,
-                             rerank_candidates=args.rerank_candidates, index_dir=args.index_dir,
-                             parse_price=not args.no_price_parsing)
+    config = RetrieverConfig(
+        embedder=args.embedder,
+        reranker=args.reranker,
+        rerank_candidates=args.rerank_candidates,
+        index_dir=args.index_dir,
+        parse_price=not args.no_price_parsing,
+    )
     index = open_index(_index_source(args), config)
     query_set = load_queries(args.queries, known_ids=set(index.product_ids()))
     for problem in query_set.problems[:20]:
@@ -450,8 +565,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for mode in modes:
         retriever = build_retriever(index, config, mode=mode)
         label = mode if retriever.mode == mode else f"{mode}->{retriever.mode}"
-        reports[label] = evaluate_retriever(retriever, queries, label, judgments=grades,
-                                            llama_index_metrics=extra_metrics)
+        reports[label] = evaluate_retriever(
+            retriever, queries, label, judgments=grades, llama_index_metrics=extra_metrics
+        )
     summaries = {label: report.summary() for label, report in reports.items()}
     print(f"\n{args.queries} on {index.manifest['corpus']['path']} ({len(queries)} queries)")
     print(format_table(summaries))
@@ -461,15 +577,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"\nby style, {label}:")
             print(format_table(by_style, first_column="style"))
     if args.json_out:
-        settings = {"queries": args.queries, "query_count": len(queries), "skipped": len(query_set.problems),
-                    "judgments": args.judgments,
-                    "corpus": index.manifest["corpus"], "index_counts": index.manifest["counts"],
-                    "embedder": index.embedder, "reranker": config.resolved_reranker(),
-                    "candidate_k": config.candidate_k, "rerank_candidates": config.rerank_candidates,
-                    "fusion": config.fusion, "retriever_weights": config.retriever_weights,
-                    "parse_price": config.parse_price}
-        payload = {"settings": settings, "summary": summaries, "by_style": styles,
-                   "per_query": {label: [r.__dict__ for r in report.results] for label, report in reports.items()}}
+        settings = {
+            "queries": args.queries,
+            "query_count": len(queries),
+            "skipped": len(query_set.problems),
+            "judgments": args.judgments,
+            "corpus": index.manifest["corpus"],
+            "index_counts": index.manifest["counts"],
+            "embedder": index.embedder,
+            "reranker": config.resolved_reranker(),
+            "candidate_k": config.candidate_k,
+            "rerank_candidates": config.rerank_candidates,
+            "fusion": config.fusion,
+            "retriever_weights": config.retriever_weights,
+            "parse_price": config.parse_price,
+        }
+        payload = {
+            "settings": settings,
+            "summary": summaries,
+            "by_style": styles,
+            "per_query": {label: [r.__dict__ for r in report.results] for label, report in reports.items()},
+        }
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(payload, indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"\nwrote {args.json_out}")
@@ -489,9 +617,18 @@ def _load_grades(path: str, queries: list[QueryRecord], product_ids: list[str]) 
     return judged.grades
 
 
-COMMANDS = {"index": cmd_index, "search": cmd_search, "queries": cmd_queries, "eval": cmd_eval, "train": cmd_train,
-            "ask": cmd_ask, "serve-llm": cmd_serve_llm, "eval-answers": cmd_eval_answers, "chat": cmd_chat,
-            "hash-password": cmd_hash_password}
+COMMANDS = {
+    "index": cmd_index,
+    "search": cmd_search,
+    "queries": cmd_queries,
+    "eval": cmd_eval,
+    "train": cmd_train,
+    "ask": cmd_ask,
+    "serve-llm": cmd_serve_llm,
+    "eval-answers": cmd_eval_answers,
+    "chat": cmd_chat,
+    "hash-password": cmd_hash_password,
+}
 
 
 def _show_warnings(verbose: bool) -> None:
@@ -522,8 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("bm25s").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return COMMANDS[args.command](args)
-    except (CliError, CorpusError, ProductIndexError, ModelError, GeneratorError, ValueError,
-            FileNotFoundError) as err:
+    except (CliError, CorpusError, ProductIndexError, ModelError, GeneratorError, ValueError, FileNotFoundError) as err:
         print(f"daraz-llama {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -313,11 +313,13 @@ class _CorpusParser:
     def result(self) -> ParseResult:
         """Everything read, once the last line was fed."""
         if self._block is not None:
-            self._problem(self._block_start, "block has no DOC:END before the end of the file",
-                          self._block.product.product_id)
+            self._problem(
+                self._block_start, "block has no DOC:END before the end of the file", self._block.product.product_id
+            )
             self._block = None
-        return ParseResult(source=self.source, products=self.products, problems=self.problems,
-                           start_markers=self.starts)
+        return ParseResult(
+            source=self.source, products=self.products, problems=self.problems, start_markers=self.starts
+        )
 
     def _problem(self, line: int, message: str, product_id: str | None, skipped: bool = True) -> None:
         self.problems.append(ParseProblem(self.source, line, message, product_id, skipped=skipped))
@@ -325,8 +327,11 @@ class _CorpusParser:
     def _start(self, attrs: str, number: int, bad: bool) -> None:
         self.starts += 1
         if self._block is not None:
-            self._problem(self._block_start, f"block has no DOC:END before the next DOC:START on line {number}",
-                          self._block.product.product_id)
+            self._problem(
+                self._block_start,
+                f"block has no DOC:END before the next DOC:START on line {number}",
+                self._block.product.product_id,
+            )
             self._block = None
         id_match = ID_RE.search(attrs)
         cat_match = CATEGORY_RE.search(attrs)

@@ -37,11 +37,18 @@ class CappedNDCG(NDCG):
 
     cutoff: int = CUTOFF
 
-    def compute(self, query: str | None = None, expected_ids: list[str] | None = None,
-                retrieved_ids: list[str] | None = None, expected_texts: list[str] | None = None,
-                retrieved_texts: list[str] | None = None, **kwargs: Any) -> RetrievalMetricResult:
-        return super().compute(query=query, expected_ids=list(expected_ids or [])[: self.cutoff],
-                               retrieved_ids=retrieved_ids)
+    def compute(
+        self,
+        query: str | None = None,
+        expected_ids: list[str] | None = None,
+        retrieved_ids: list[str] | None = None,
+        expected_texts: list[str] | None = None,
+        retrieved_texts: list[str] | None = None,
+        **kwargs: Any,
+    ) -> RetrievalMetricResult:
+        return super().compute(
+            query=query, expected_ids=list(expected_ids or [])[: self.cutoff], retrieved_ids=retrieved_ids
+        )
 
 
 class _AtK(BaseRetrievalMetric):
@@ -50,9 +57,15 @@ class _AtK(BaseRetrievalMetric):
     base: ClassVar[type[BaseRetrievalMetric]]
     k: ClassVar[int]
 
-    def compute(self, query: str | None = None, expected_ids: list[str] | None = None,
-                retrieved_ids: list[str] | None = None, expected_texts: list[str] | None = None,
-                retrieved_texts: list[str] | None = None, **kwargs: Any) -> RetrievalMetricResult:
+    def compute(
+        self,
+        query: str | None = None,
+        expected_ids: list[str] | None = None,
+        retrieved_ids: list[str] | None = None,
+        expected_texts: list[str] | None = None,
+        retrieved_texts: list[str] | None = None,
+        **kwargs: Any,
+    ) -> RetrievalMetricResult:
         top = list(retrieved_ids or [])[: self.k]
         if not top:
             return RetrievalMetricResult(score=0.0)
@@ -94,13 +107,16 @@ def product_metrics() -> list[BaseRetrievalMetric]:
     return [RecallAt1(), RecallAt5(), RecallAt10(), MRRAt10(), NDCGAt10()]
 
 
-def registry_scores(metrics: dict[str, type[BaseRetrievalMetric]], expected_ids: list[str],
-                    retrieved_ids: list[str]) -> dict[str, float]:
+def registry_scores(
+    metrics: dict[str, type[BaseRetrievalMetric]], expected_ids: list[str], retrieved_ids: list[str]
+) -> dict[str, float]:
     """Metrics of LlamaIndex's registry (name -> class, see ``resolve_metrics``) on the first 10 products,
     as ``name@10``; 0 when nothing was retrieved."""
     top = retrieved_ids[:CUTOFF]
-    return {f"{name}@{CUTOFF}": metric().compute(expected_ids=expected_ids, retrieved_ids=top).score if top else 0.0
-            for name, metric in metrics.items()}
+    return {
+        f"{name}@{CUTOFF}": metric().compute(expected_ids=expected_ids, retrieved_ids=top).score if top else 0.0
+        for name, metric in metrics.items()
+    }
 
 
 class ProductRetrieverEvaluator(RetrieverEvaluator):
@@ -108,8 +124,9 @@ class ProductRetrieverEvaluator(RetrieverEvaluator):
 
     last_latency_ms: float = 0.0
 
-    async def _aget_retrieved_ids_and_texts(self, query: str, mode: RetrievalEvalMode = RetrievalEvalMode.TEXT
-                                            ) -> tuple[list[str], list[str]]:
+    async def _aget_retrieved_ids_and_texts(
+        self, query: str, mode: RetrievalEvalMode = RetrievalEvalMode.TEXT
+    ) -> tuple[list[str], list[str]]:
         started = time.perf_counter()
         nodes = self.retriever.retrieve(query)
         self.last_latency_ms = (time.perf_counter() - started) * 1000
@@ -159,9 +176,14 @@ class ModeReport:
         return {style: self.summary(items) for style, items in sorted(groups.items())}
 
 
-def evaluate_retriever(retriever: BaseRetriever, queries: list[QueryRecord], mode: str,
-                       show_progress: bool = True, judgments: dict[str, dict[str, str]] | None = None,
-                       llama_index_metrics: list[str] | tuple[str, ...] = ()) -> ModeReport:
+def evaluate_retriever(
+    retriever: BaseRetriever,
+    queries: list[QueryRecord],
+    mode: str,
+    show_progress: bool = True,
+    judgments: dict[str, dict[str, str]] | None = None,
+    llama_index_metrics: list[str] | tuple[str, ...] = (),
+) -> ModeReport:
     """Run every query through ``retriever`` and score the ranked products.
 
     ``judgments`` (qid -> product id -> E/S/I) adds the graded metrics to every judged query.
@@ -173,35 +195,52 @@ def evaluate_retriever(retriever: BaseRetriever, queries: list[QueryRecord], mod
     report = ModeReport(mode=mode)
     for record in get_tqdm_iterable(queries, show_progress, f"Evaluating {mode}"):
         outcome = evaluator.evaluate(query=record.query, expected_ids=record.relevant_ids)
-        metrics = outcome.metric_vals_dict | registry_scores(registry, record.relevant_ids,
-                                                             outcome.retrieved_ids)
+        metrics = outcome.metric_vals_dict | registry_scores(registry, record.relevant_ids, outcome.retrieved_ids)
         if judgments and record.qid in judgments:
             metrics |= graded_scores(judgments[record.qid], outcome.retrieved_ids)
-        report.results.append(QueryResult(
-            qid=record.qid, style=record.style, retrieved_ids=outcome.retrieved_ids,
-            metrics=metrics, latency_ms=evaluator.last_latency_ms,
-        ))
+        report.results.append(
+            QueryResult(
+                qid=record.qid,
+                style=record.style,
+                retrieved_ids=outcome.retrieved_ids,
+                metrics=metrics,
+                latency_ms=evaluator.last_latency_ms,
+            )
+        )
     return report
 
 
 def format_table(rows: dict[str, dict[str, float]], first_column: str = "mode") -> str:
     """The original report's table: one row per mode (or style), five metrics and latency; any further
     metric (LlamaIndex's, graded) in a column of its own."""
-    extra = [name for name in dict.fromkeys(k for s in rows.values() for k in s)
-             if name not in (*METRIC_NAMES, "p50_ms", "p95_ms", "queries", "judged_queries")]
-    header = (f"{first_column:<16} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} "
-              + "".join(f"{_column(name):>{max(8, len(_column(name)) + 1)}}" for name in extra)
-              + f" {'p50 ms':>8} {'p95 ms':>8} {'n':>5}")
+    extra = [
+        name
+        for name in dict.fromkeys(k for s in rows.values() for k in s)
+        if name not in (*METRIC_NAMES, "p50_ms", "p95_ms", "queries", "judged_queries")
+    ]
+    header = (
+        f"{first_column:<16} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} "
+        + "".join(f"{_column(name):>{max(8, len(_column(name)) + 1)}}" for name in extra)
+        + f" {'p50 ms':>8} {'p95 ms':>8} {'n':>5}"
+    )
     lines = [header, "-" * len(header)]
     for name, s in rows.items():
-        lines.append(f"{name:<16} {s['recall@1']:>6.3f} {s['recall@5']:>6.3f} {s['recall@10']:>6.3f} "
-                     f"{s['mrr@10']:>7.3f} {s['ndcg@10']:>8.3f} "
-                     + "".join(f"{s.get(k, math.nan):>{max(8, len(_column(k)) + 1)}.3f}" for k in extra)
-                     + f" {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} {int(s['queries']):>5}")
+        lines.append(
+            f"{name:<16} {s['recall@1']:>6.3f} {s['recall@5']:>6.3f} {s['recall@10']:>6.3f} "
+            f"{s['mrr@10']:>7.3f} {s['ndcg@10']:>8.3f} "
+            + "".join(f"{s.get(k, math.nan):>{max(8, len(_column(k)) + 1)}.3f}" for k in extra)
+            + f" {s['p50_ms']:>8.1f} {s['p95_ms']:>8.1f} {int(s['queries']):>5}"
+        )
     return "\n".join(lines)
 
 
 def _column(metric: str) -> str:
     """A short column title: graded metrics are marked with a capital, e.g. ``S@1``, ``nDCG@5``."""
-    return {"success@1": "S@1", "ndcg@5": "nDCG@5", "p@5(E)": "P@5(E)", "judged@5": "judged",
-            "success@1_condensed": "S@1 cond", "ndcg@5_condensed": "nDCG@5 cond"}.get(metric, metric)
+    return {
+        "success@1": "S@1",
+        "ndcg@5": "nDCG@5",
+        "p@5(E)": "P@5(E)",
+        "judged@5": "judged",
+        "success@1_condensed": "S@1 cond",
+        "ndcg@5_condensed": "nDCG@5 cond",
+    }.get(metric, metric)

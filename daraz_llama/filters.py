@@ -77,16 +77,22 @@ class ProductFilters:
 
     def to_metadata_filters(self) -> MetadataFilters:
         """These filters as LlamaIndex ``MetadataFilters``."""
-        return MetadataFilters(filters=[MetadataFilter(key=key, operator=operator, value=getattr(self, name))
-                                        for (key, operator), name in _FILTER_FIELDS.items()
-                                        if getattr(self, name) is not None and operator != FilterOperator.GT
-                                        and operator != FilterOperator.LT])
+        return MetadataFilters(
+            filters=[
+                MetadataFilter(key=key, operator=operator, value=getattr(self, name))
+                for (key, operator), name in _FILTER_FIELDS.items()
+                if getattr(self, name) is not None and operator != FilterOperator.GT and operator != FilterOperator.LT
+            ]
+        )
 
 
 _FILTER_FIELDS = {
-    ("category", FilterOperator.EQ): "category", ("brand", FilterOperator.EQ): "brand",
-    ("price", FilterOperator.GTE): "min_price", ("price", FilterOperator.GT): "min_price",
-    ("price", FilterOperator.LTE): "max_price", ("price", FilterOperator.LT): "max_price",
+    ("category", FilterOperator.EQ): "category",
+    ("brand", FilterOperator.EQ): "brand",
+    ("price", FilterOperator.GTE): "min_price",
+    ("price", FilterOperator.GT): "min_price",
+    ("price", FilterOperator.LTE): "max_price",
+    ("price", FilterOperator.LT): "max_price",
     ("rating", FilterOperator.GTE): "min_rating",
 }
 

@@ -128,8 +128,9 @@ class ProductIndex:
         return RetrieverQueryEngine.from_args(self.as_retriever(**retriever_kwargs), llm=llm, **kwargs)
 
     @classmethod
-    def from_nodes(cls, nodes: Sequence[BaseNode], embedder: str | None = None,
-                   show_progress: bool = False) -> "ProductIndex":
+    def from_nodes(
+        cls, nodes: Sequence[BaseNode], embedder: str | None = None, show_progress: bool = False
+    ) -> "ProductIndex":
         """An index over ``nodes`` from any LlamaIndex pipeline (see :func:`index_nodes`)."""
         return index_nodes(nodes, embedder, show_progress=show_progress)
 
@@ -230,8 +231,14 @@ def build_index(
         return _build_index(corpus, index_dir, embedder, parser, show_progress, parsed)
 
 
-def _build_index(corpus: str | Path, index_dir: str | Path | None, embedder: str | None,
-                 parser: ProductNodeParser | None, show_progress: bool, parsed: ParseResult | None) -> ProductIndex:
+def _build_index(
+    corpus: str | Path,
+    index_dir: str | Path | None,
+    embedder: str | None,
+    parser: ProductNodeParser | None,
+    show_progress: bool,
+    parsed: ParseResult | None,
+) -> ProductIndex:
     started = time.perf_counter()
     parser = parser or ProductNodeParser()
     parsed = parsed or parse_corpus(corpus)
@@ -241,11 +248,13 @@ def _build_index(corpus: str | Path, index_dir: str | Path | None, embedder: str
     nodes = parser.get_nodes_from_documents(documents, show_progress=show_progress)
     index = index_nodes(nodes, embedder, reuse_from=index_dir, show_progress=show_progress)
     corpus_path = Path(corpus).resolve()
-    index.manifest.update({
-        "chunking": parser.settings(),
-        "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
-        "build_seconds": round(time.perf_counter() - started, 2),
-    })
+    index.manifest.update(
+        {
+            "chunking": parser.settings(),
+            "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
+            "build_seconds": round(time.perf_counter() - started, 2),
+        }
+    )
     index.manifest["counts"].update({"products": len(documents), "problems": len(parsed.problems)})
     index.problems = parsed.problems
     if index_dir is not None:
@@ -253,16 +262,23 @@ def _build_index(corpus: str | Path, index_dir: str | Path | None, embedder: str
     return index
 
 
-def index_nodes(nodes: Sequence[BaseNode], embedder: str | None = None, reuse_from: str | Path | None = None,
-                show_progress: bool = False) -> ProductIndex:
+def index_nodes(
+    nodes: Sequence[BaseNode],
+    embedder: str | None = None,
+    reuse_from: str | Path | None = None,
+    show_progress: bool = False,
+) -> ProductIndex:
     """BM25 and (with an ``embedder``) FAISS over ``nodes`` as they are, e.g. from any LlamaIndex pipeline.
 
     A chunk's product is its ``product_id`` metadata, else its source document. Vectors of chunks unchanged
     since the index in ``reuse_from`` are taken from it. Nothing is written.
     """
-    text_nodes: list[BaseNode] = [node if isinstance(node, TextNode) else TextNode(text=node.get_content(),
-                                                                  metadata=dict(node.metadata), id_=node.node_id)
-                  for node in nodes]
+    text_nodes: list[BaseNode] = [
+        node
+        if isinstance(node, TextNode)
+        else TextNode(text=node.get_content(), metadata=dict(node.metadata), id_=node.node_id)
+        for node in nodes
+    ]
     if not text_nodes:
         raise ValueError("no nodes to index")
     embedder = resolve_model_name(embedder) if embedder else None
@@ -284,8 +300,11 @@ def index_nodes(nodes: Sequence[BaseNode], embedder: str | None = None, reuse_fr
         "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d}
         if vector_index
         else None,
-        "counts": {"chunks": len(text_nodes), "embedded": len(text_nodes) - reused if embedder else 0,
-                   "reused_vectors": reused},
+        "counts": {
+            "chunks": len(text_nodes),
+            "embedded": len(text_nodes) - reused if embedder else 0,
+            "reused_vectors": reused,
+        },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return ProductIndex(
@@ -298,15 +317,24 @@ def index_nodes(nodes: Sequence[BaseNode], embedder: str | None = None, reuse_fr
     )
 
 
-def _embed(nodes: list[BaseNode], embed_texts: list[str], keys_: list[str], embedder: str,
-           docstore: SimpleDocumentStore, reuse_from: str | Path | None,
-           show_progress: bool) -> tuple[VectorStoreIndex, int]:
+def _embed(
+    nodes: list[BaseNode],
+    embed_texts: list[str],
+    keys_: list[str],
+    embedder: str,
+    docstore: SimpleDocumentStore,
+    reuse_from: str | Path | None,
+    show_progress: bool,
+) -> tuple[VectorStoreIndex, int]:
     """FAISS over ``nodes``: new chunks embedded, unchanged ones' vectors reused; returns it and the reused count."""
     embed_model = load_embedder(embedder)
     cached = _reusable_vectors(Path(reuse_from) if reuse_from else None)
     todo = [i for i, key in enumerate(keys_) if key not in cached]
-    fresh = embed_model.get_text_embedding_batch([embed_texts[i] for i in todo],
-                                                 show_progress=show_progress) if todo else []
+    fresh = (
+        embed_model.get_text_embedding_batch([embed_texts[i] for i in todo], show_progress=show_progress)
+        if todo
+        else []
+    )
     for i, vector in zip(todo, fresh):
         nodes[i].embedding = vector
     for i, key in enumerate(keys_):
@@ -357,8 +385,9 @@ def _write_version(index: ProductIndex, folder: Path) -> None:
         index.docstore.persist(str(folder / "docstore.json"))
     index.bm25.persist(str(folder / "bm25"), show_progress=False)
     (folder / "chunks.json").write_text(json.dumps(index.chunks, ensure_ascii=False), encoding="utf-8")
-    (folder / "problems.json").write_text(json.dumps([p.__dict__ for p in index.problems], ensure_ascii=False),
-                                          encoding="utf-8")
+    (folder / "problems.json").write_text(
+        json.dumps([p.__dict__ for p in index.problems], ensure_ascii=False), encoding="utf-8"
+    )
     (folder / "manifest.json").write_text(json.dumps(index.manifest, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
@@ -371,8 +400,10 @@ def load_index(index_dir: str | Path) -> ProductIndex:
     try:
         manifest = json.loads(reading.read_text(encoding="utf-8"))
         if manifest.get("format") != INDEX_FORMAT:
-            raise StaleIndexError(f"{index_dir} was written in index format {manifest.get('format')}, "
-                                  f"this version reads {INDEX_FORMAT}: rebuild it with `daraz-llama index`")
+            raise StaleIndexError(
+                f"{index_dir} was written in index format {manifest.get('format')}, "
+                f"this version reads {INDEX_FORMAT}: rebuild it with `daraz-llama index`"
+            )
         reading = version / "chunks.json"
         chunks = json.loads(reading.read_text(encoding="utf-8"))
         reading = version / "problems.json"
@@ -397,15 +428,22 @@ def load_index(index_dir: str | Path) -> ProductIndex:
     except Exception as err:  # noqa: BLE001 - JSON, numpy, FAISS and bm25s each fail their own way
         corpus = (manifest.get("corpus") or {}).get("path", "CORPUS") if isinstance(manifest, dict) else "CORPUS"
         detail = (str(err).strip().splitlines() or [""])[0][:120]
-        raise DamagedIndexError(f"index file {reading} is damaged or missing ({type(err).__name__}: "
-                                f"{detail}): rebuild it with `daraz-llama index {corpus} --index-dir "
-                                f"{index_dir}`") from None
-    return ProductIndex(manifest=manifest, chunks=chunks, bm25=bm25, docstore=docstore, storage=storage,
-                        path=version, problems=problems)
+        raise DamagedIndexError(
+            f"index file {reading} is damaged or missing ({type(err).__name__}: "
+            f"{detail}): rebuild it with `daraz-llama index {corpus} --index-dir "
+            f"{index_dir}`"
+        ) from None
+    return ProductIndex(
+        manifest=manifest, chunks=chunks, bm25=bm25, docstore=docstore, storage=storage, path=version, problems=problems
+    )
 
 
-def staleness(manifest: dict[str, Any], corpus: str | Path | None = None, embedder: str | None = None,
-              parser: ProductNodeParser | None = None) -> list[str]:
+def staleness(
+    manifest: dict[str, Any],
+    corpus: str | Path | None = None,
+    embedder: str | None = None,
+    parser: ProductNodeParser | None = None,
+) -> list[str]:
     """Reasons why an index with ``manifest`` does not match the corpus, embedder and chunking asked for."""
     reasons = []
     parser = parser or ProductNodeParser()

@@ -54,8 +54,9 @@ def _validate(raw: Any, known_qids: Collection[str] | None, known_ids: Collectio
     return qid, pid, grade.strip().upper()
 
 
-def load_judgments(path: str | Path, known_qids: Collection[str] | None = None,
-                   known_ids: Collection[str] | None = None) -> JudgmentSet:
+def load_judgments(
+    path: str | Path, known_qids: Collection[str] | None = None, known_ids: Collection[str] | None = None
+) -> JudgmentSet:
     """Read and validate a judgments file; bad lines are reported with their number and skipped."""
     path = Path(path)
     if not path.is_file():
@@ -88,9 +89,15 @@ class _GradedMetric(BaseRetrievalMetric):
         ranking = list(retrieved_ids or [])
         return [pid for pid in ranking if pid in self.grades] if self.condensed else ranking
 
-    def compute(self, query: str | None = None, expected_ids: list[str] | None = None,
-                retrieved_ids: list[str] | None = None, expected_texts: list[str] | None = None,
-                retrieved_texts: list[str] | None = None, **kwargs: Any) -> RetrievalMetricResult:
+    def compute(
+        self,
+        query: str | None = None,
+        expected_ids: list[str] | None = None,
+        retrieved_ids: list[str] | None = None,
+        expected_texts: list[str] | None = None,
+        retrieved_texts: list[str] | None = None,
+        **kwargs: Any,
+    ) -> RetrievalMetricResult:
         return RetrievalMetricResult(score=self.score(self._ranking(retrieved_ids)))
 
     def score(self, ranking: list[str]) -> float:
@@ -112,8 +119,11 @@ class ESCINDCGAt5(_GradedMetric):
     metric_name: ClassVar[str] = "ndcg@5"
 
     def score(self, ranking: list[str]) -> float:
-        dcg = sum(GAINS[self.grades[pid]] / math.log2(rank + 2)
-                  for rank, pid in enumerate(ranking[:DEPTH]) if pid in self.grades)
+        dcg = sum(
+            GAINS[self.grades[pid]] / math.log2(rank + 2)
+            for rank, pid in enumerate(ranking[:DEPTH])
+            if pid in self.grades
+        )
         ideal_gains = sorted((GAINS[g] for g in self.grades.values()), reverse=True)[:DEPTH]
         ideal = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(ideal_gains))
         return dcg / ideal if ideal > 0 else 0.0
@@ -148,11 +158,19 @@ class CondensedESCINDCGAt5(ESCINDCGAt5):
     condensed: ClassVar[bool] = True
 
 
-GRADED_METRICS: tuple[type[_GradedMetric], ...] = (SuccessAt1, ESCINDCGAt5, ExactPrecisionAt5, JudgedAt5,
-                                                   CondensedSuccessAt1, CondensedESCINDCGAt5)
+GRADED_METRICS: tuple[type[_GradedMetric], ...] = (
+    SuccessAt1,
+    ESCINDCGAt5,
+    ExactPrecisionAt5,
+    JudgedAt5,
+    CondensedSuccessAt1,
+    CondensedESCINDCGAt5,
+)
 
 
 def graded_scores(grades: dict[str, str], retrieved_ids: list[str]) -> dict[str, float]:
     """Every graded metric of one ranked product list."""
-    return {metric.metric_name: metric(grades=grades).compute(retrieved_ids=retrieved_ids).score
-            for metric in GRADED_METRICS}
+    return {
+        metric.metric_name: metric(grades=grades).compute(retrieved_ids=retrieved_ids).score
+        for metric in GRADED_METRICS
+    }

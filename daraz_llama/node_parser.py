@@ -27,7 +27,7 @@ def _split_long(paragraph: str, max_words: int) -> list[str]:
                 pieces.append(" ".join(current))
                 current = []
             whole = len(words) - len(words) % max_words
-            pieces.extend(" ".join(words[i:i + max_words]) for i in range(0, whole, max_words))
+            pieces.extend(" ".join(words[i : i + max_words]) for i in range(0, whole, max_words))
             words = words[whole:]
         if len(current) + len(words) > max_words and current:
             pieces.append(" ".join(current))
@@ -100,7 +100,7 @@ class ProductNodeParser(NodeParser):
         title = str(node.metadata.get("title", "")).strip()
         body = node.get_content()
         if title and body.startswith(title):
-            body = body[len(title):]
+            body = body[len(title) :]
         chunks = pack_paragraphs(body, self.min_words, self.max_words) or [""]
         texts = [f"{title}\n{chunk}".strip() for chunk in chunks]
         # A product Document gives "<product id>-<n>"; a node from another parser its own id, so chunks of two

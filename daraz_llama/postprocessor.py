@@ -19,8 +19,9 @@ class BestChunkPerProduct(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "BestChunkPerProduct"
 
-    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
-                           ) -> list[NodeWithScore]:
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
         best: dict[str, NodeWithScore] = {}
         for node in sorted(nodes, key=lambda n: n.score if n.score is not None else float("-inf"), reverse=True):
             best.setdefault(product_id_of(node), node)

@@ -23,8 +23,9 @@ class QueryRecord:
         return str(value) if value is not None else None
 
     def to_json(self) -> str:
-        return json.dumps({"qid": self.qid, "query": self.query, "relevant_ids": self.relevant_ids, **self.extra},
-                          ensure_ascii=False)
+        return json.dumps(
+            {"qid": self.qid, "query": self.query, "relevant_ids": self.relevant_ids, **self.extra}, ensure_ascii=False
+        )
 
 
 @dataclass

@@ -16,12 +16,17 @@ UNIT_AFTER = re.compile(
     r"years?|months?)",
     re.IGNORECASE,
 )
-MAX_BEFORE = re.compile(rf"\b(?:under|below|less than|within|upto|up to|max(?:imum)?|at most|budget){GAP}"
-                        rf"(?:{CURRENCY}{GAP})?{NUMBER}(?:{GAP}{CURRENCY})?", re.IGNORECASE)
-MAX_AFTER = re.compile(rf"{NUMBER}{GAP}{CURRENCY}{GAP}(?:er{GAP})?(?:niche|nicher|moddhe|modhe|vitore|bhitore)\b",
-                       re.IGNORECASE)
-MIN_BEFORE = re.compile(rf"\b(?:over|above|more than|at least|minimum){GAP}(?:{CURRENCY}{GAP})?{NUMBER}{GAP}{CURRENCY}",
-                        re.IGNORECASE)
+MAX_BEFORE = re.compile(
+    rf"\b(?:under|below|less than|within|upto|up to|max(?:imum)?|at most|budget){GAP}"
+    rf"(?:{CURRENCY}{GAP})?{NUMBER}(?:{GAP}{CURRENCY})?",
+    re.IGNORECASE,
+)
+MAX_AFTER = re.compile(
+    rf"{NUMBER}{GAP}{CURRENCY}{GAP}(?:er{GAP})?(?:niche|nicher|moddhe|modhe|vitore|bhitore)\b", re.IGNORECASE
+)
+MIN_BEFORE = re.compile(
+    rf"\b(?:over|above|more than|at least|minimum){GAP}(?:{CURRENCY}{GAP})?{NUMBER}{GAP}{CURRENCY}", re.IGNORECASE
+)
 RANGE = re.compile(rf"\b(?:between{GAP})?{NUMBER}{GAP}(?:-|to|and){GAP}{NUMBER}{GAP}{CURRENCY}", re.IGNORECASE)
 
 

@@ -81,10 +81,14 @@ def load_examples(path: str | Path | None = None, count: int = EXAMPLE_COUNT) ->
 
 def build_messages(product: Product, examples: list[QueryRecord], per_product: int) -> list[ChatMessage]:
     shown = "\n".join(f"- {e.query}" + (f"  ({e.style})" if e.style else "") for e in examples)
-    user = (f"Queries real shoppers typed for other products:\n{shown}\n\nThe product:\n{product_card(product)}\n\n"
-            f"Write {per_product} different queries a shopper would type to find this product.")
-    return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
-            ChatMessage(role=MessageRole.USER, content=user)]
+    user = (
+        f"Queries real shoppers typed for other products:\n{shown}\n\nThe product:\n{product_card(product)}\n\n"
+        f"Write {per_product} different queries a shopper would type to find this product."
+    )
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+        ChatMessage(role=MessageRole.USER, content=user),
+    ]
 
 
 def parse_queries(text: str, product: Product, limit: int) -> tuple[list[str], int]:
@@ -99,8 +103,14 @@ def parse_queries(text: str, product: Product, limit: int) -> tuple[list[str], i
             continue
         normal = " ".join(query.lower().split())
         words = normal.split()
-        if (len(normal) < 3 or len(words) > MAX_QUERY_WORDS or normal == title or normal in
-                {" ".join(q.lower().split()) for q in queries} or normal.endswith(":") or len(queries) >= limit):
+        if (
+            len(normal) < 3
+            or len(words) > MAX_QUERY_WORDS
+            or normal == title
+            or normal in {" ".join(q.lower().split()) for q in queries}
+            or normal.endswith(":")
+            or len(queries) >= limit
+        ):
             bad += 1
             continue
         queries.append(query)
@@ -125,8 +135,15 @@ def _done_products(out: Path) -> set[str]:
     return done
 
 
-def write_queries_with_llm(llm: LLM, products: Iterable[Product], out: str | Path, per_product: int,
-                           examples: list[QueryRecord], writer_name: str, show_progress: bool = True) -> WriteReport:
+def write_queries_with_llm(
+    llm: LLM,
+    products: Iterable[Product],
+    out: str | Path,
+    per_product: int,
+    examples: list[QueryRecord],
+    writer_name: str,
+    show_progress: bool = True,
+) -> WriteReport:
     """Append ``per_product`` LLM-written queries per product to ``out`` (JSON Lines, evaluation format;
     ``relevant_ids`` holds the product and every product with exactly the same title)."""
     if per_product < 1:
@@ -153,10 +170,23 @@ def write_queries_with_llm(llm: LLM, products: Iterable[Product], out: str | Pat
                 report.failed.append(product.product_id)
                 continue
             relevant = same_title[" ".join(product.title.lower().split())]
-            handle.write("".join(json.dumps({"qid": f"llm-{product.product_id}-{number}", "query": query,
-                                             "relevant_ids": relevant, "style": "llm", "writer": writer_name,
-                                             "product_id": product.product_id}, ensure_ascii=False) + "\n"
-                                 for number, query in enumerate(queries)))
+            handle.write(
+                "".join(
+                    json.dumps(
+                        {
+                            "qid": f"llm-{product.product_id}-{number}",
+                            "query": query,
+                            "relevant_ids": relevant,
+                            "style": "llm",
+                            "writer": writer_name,
+                            "product_id": product.product_id,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                    for number, query in enumerate(queries)
+                )
+            )
             handle.flush()
             report.products += 1
             report.queries += len(queries)

@@ -64,8 +64,9 @@ class DarazCorpusReader(BasePydanticReader):
     def problems(self) -> list[ParseProblem]:
         return self._last_result.problems if self._last_result else []
 
-    def lazy_load_data(self, file: str | Path, extra_info: dict[str, Any] | None = None,
-                       **_: Any) -> Iterable[Document]:
+    def lazy_load_data(
+        self, file: str | Path, extra_info: dict[str, Any] | None = None, **_: Any
+    ) -> Iterable[Document]:
         self._last_result = parse_corpus(file)
         for product in self._last_result.products:
             document = product_to_document(product)

@@ -121,20 +121,30 @@ class ProductRetriever(BaseRetriever):
         self._reranker: BaseNodePostprocessor | None = None
         reranker = self.config.resolved_reranker()
         if self.mode == "hybrid+rerank" and reranker is not None:
-            self._reranker = load_reranker(reranker, self.config.rerank_candidates, self.config.rerank_max_length,
-                                           self.config.rerank_int8)
+            self._reranker = load_reranker(
+                reranker, self.config.rerank_candidates, self.config.rerank_max_length, self.config.rerank_int8
+            )
         self._candidate_retrievers: dict[ProductFilters, BaseRetriever | None] = {}
         self._candidates_lock = threading.Lock()  # async queries build per-filter retrievers from threads
 
     @classmethod
-    def from_defaults(cls, index: ProductIndex | None = None, nodes: Sequence[BaseNode] | None = None,
-                      persist_dir: str | Path | None = None, similarity_top_k: int = 10,
-                      filters: MetadataFilters | ProductFilters | None = None, **settings: Any) -> "ProductRetriever":
+    def from_defaults(
+        cls,
+        index: ProductIndex | None = None,
+        nodes: Sequence[BaseNode] | None = None,
+        persist_dir: str | Path | None = None,
+        similarity_top_k: int = 10,
+        filters: MetadataFilters | ProductFilters | None = None,
+        **settings: Any,
+    ) -> "ProductRetriever":
         """A retriever over exactly one of: a loaded ``index``, ``nodes`` from any pipeline (indexed in memory with
         ``settings["embedder"]``, BM25 only when it is None or ``"none"``), or an index folder ``persist_dir``
         (only read). ``settings``: any :class:`RetrieverConfig` field (``mode``, ``reranker`` …)."""
-        given = [name for name, value in (("index", index), ("nodes", nodes), ("persist_dir", persist_dir))
-                 if value is not None]
+        given = [
+            name
+            for name, value in (("index", index), ("nodes", nodes), ("persist_dir", persist_dir))
+            if value is not None
+        ]
         if len(given) != 1:
             raise ValueError(f"give exactly one of index, nodes or persist_dir (got {', '.join(given) or 'none'})")
         if nodes is not None:
@@ -150,8 +160,12 @@ class ProductRetriever(BaseRetriever):
     def _effective_mode(self) -> str:
         mode = self.config.mode
         embedder = self.config.resolved_embedder()
-        if mode != "bm25" and self.config.embedder is not None and embedder is not None \
-                and self.index.storage is not None:
+        if (
+            mode != "bm25"
+            and self.config.embedder is not None
+            and embedder is not None
+            and self.index.storage is not None
+        ):
             reasons = staleness(self.index.manifest, embedder=embedder)
             if reasons:
                 raise StaleIndexError("; ".join(reasons) + ": rebuild the index with this embedder")
@@ -160,15 +174,16 @@ class ProductRetriever(BaseRetriever):
                 return "bm25"
             return "hybrid+rerank" if self.config.resolved_reranker() else "hybrid"
         if mode != "bm25" and self.index.storage is None:
-            _warn(f"mode {mode!r} needs dense vectors but this index has none (built without an embedder): "
-                     "using bm25")
+            _warn(f"mode {mode!r} needs dense vectors but this index has none (built without an embedder): using bm25")
             return "bm25"
         if mode != "bm25" and not dense_installed():
             _warn(f"mode {mode!r} needs sentence-transformers ({DENSE_EXTRA_HINT}): using bm25")
             return "bm25"
         if mode == "hybrid+rerank" and self.config.resolved_reranker() is None:
-            _warn("mode 'hybrid+rerank' needs a cross-encoder but none is configured "
-                     "(train one or pass --reranker): using hybrid")
+            _warn(
+                "mode 'hybrid+rerank' needs a cross-encoder but none is configured "
+                "(train one or pass --reranker): using hybrid"
+            )
             return "hybrid"
         return mode
 
@@ -200,8 +215,13 @@ class ProductRetriever(BaseRetriever):
             return sparse or dense
         weights = list(self.config.retriever_weights) if self.config.retriever_weights else None
         return QueryFusionRetriever(
-            [sparse, dense], llm=MockLLM(), mode=FUSION_MODES_BY_NAME[self.config.fusion], num_queries=1,
-            use_async=False, similarity_top_k=2 * self.config.candidate_k, retriever_weights=weights,
+            [sparse, dense],
+            llm=MockLLM(),
+            mode=FUSION_MODES_BY_NAME[self.config.fusion],
+            num_queries=1,
+            use_async=False,
+            similarity_top_k=2 * self.config.candidate_k,
+            retriever_weights=weights,
         )
 
     def _bm25(self, allowed: list[str] | None) -> MatchingBM25Retriever:
@@ -210,9 +230,12 @@ class ProductRetriever(BaseRetriever):
         if allowed is not None:
             keep = set(allowed)
             mask = [int(chunk["id"] in keep) for chunk in self.index.chunks]
-        return MatchingBM25Retriever(existing_bm25=shared.bm25, stemmer=shared.stemmer,
-                                     similarity_top_k=min(self.config.candidate_k, len(self.index.chunks)),
-                                     corpus_weight_mask=mask)
+        return MatchingBM25Retriever(
+            existing_bm25=shared.bm25,
+            stemmer=shared.stemmer,
+            similarity_top_k=min(self.config.candidate_k, len(self.index.chunks)),
+            corpus_weight_mask=mask,
+        )
 
     def _dense(self, allowed: list[str] | None) -> BaseRetriever:
         vector_index = self.index.vector_index()
@@ -268,8 +291,7 @@ class ProductRetriever(BaseRetriever):
         by_cross_encoder = self._reranker.postprocess_nodes(products, query_bundle)
         weight = self.config.rerank_blend
         for rank, node in enumerate(by_cross_encoder):
-            node.score = (weight / (BLEND_K + rank)
-                          + (1 - weight) / (BLEND_K + first_rank[product_id_of(node)]))
+            node.score = weight / (BLEND_K + rank) + (1 - weight) / (BLEND_K + first_rank[product_id_of(node)])
         return sorted(by_cross_encoder, key=lambda n: n.score or 0.0, reverse=True)
 
 
@@ -283,8 +305,10 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
         rebuild = f"daraz-llama index {index.manifest['corpus']['path']} --index-dir {source}"
         fine_tuned = default_embedder() if fine_tuned_dir("embedder-ft").is_dir() and config.embedder is None else None
         if fine_tuned and index.storage is not None and staleness(index.manifest, embedder=fine_tuned):
-            _warn(f"a fine-tuned embedder is in {fine_tuned_dir('embedder-ft')} but {source} was built with "
-                     f"{index.embedder}: using the index as it is; `{rebuild}` rebuilds it with the new one")
+            _warn(
+                f"a fine-tuned embedder is in {fine_tuned_dir('embedder-ft')} but {source} was built with "
+                f"{index.embedder}: using the index as it is; `{rebuild}` rebuilds it with the new one"
+            )
         reasons = staleness(index.manifest)
         if reasons:
             raise StaleIndexError(f"index {source} is stale: " + "; ".join(reasons) + f". Rebuild it: {rebuild}")
@@ -299,8 +323,9 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
     return build_index(source, config.index_dir, embedder=embedder, show_progress=show_progress)
 
 
-def build_retriever(source: str | Path | ProductIndex, config: RetrieverConfig | None = None,
-                    **overrides: Any) -> ProductRetriever:
+def build_retriever(
+    source: str | Path | ProductIndex, config: RetrieverConfig | None = None, **overrides: Any
+) -> ProductRetriever:
     """The one public builder: a LlamaIndex retriever over a corpus file, an index folder or a loaded index.
 
     ``overrides`` replace fields of ``config``, e.g. ``build_retriever(path, mode="bm25", similarity_top_k=5,

@@ -21,11 +21,66 @@ from daraz_llama.queries import QueryRecord
 SPLITS = ("train", "dev", "test")
 # Words sellers put in titles that shoppers do not type.
 FILLER = {
-    "new", "latest", "high", "quality", "premium", "best", "original", "stylish", "fashionable", "trendy",
-    "hot", "sale", "offer", "combo", "exclusive", "top", "super", "amazing", "beautiful", "gorgeous", "brand",
-    "for", "with", "and", "the", "a", "an", "of", "in", "to", "by", "on", "from", "at", "or", "only", "pcs",
-    "pc", "piece", "pieces", "set", "model", "product", "item", "no", "profit", "no-profit", "free", "size",
-    "men's", "women's", "mens", "womens", "looking", "heavy", "duty", "very", "good", "nice", "cheap",
+    "new",
+    "latest",
+    "high",
+    "quality",
+    "premium",
+    "best",
+    "original",
+    "stylish",
+    "fashionable",
+    "trendy",
+    "hot",
+    "sale",
+    "offer",
+    "combo",
+    "exclusive",
+    "top",
+    "super",
+    "amazing",
+    "beautiful",
+    "gorgeous",
+    "brand",
+    "for",
+    "with",
+    "and",
+    "the",
+    "a",
+    "an",
+    "of",
+    "in",
+    "to",
+    "by",
+    "on",
+    "from",
+    "at",
+    "or",
+    "only",
+    "pcs",
+    "pc",
+    "piece",
+    "pieces",
+    "set",
+    "model",
+    "product",
+    "item",
+    "no",
+    "profit",
+    "no-profit",
+    "free",
+    "size",
+    "men's",
+    "women's",
+    "mens",
+    "womens",
+    "looking",
+    "heavy",
+    "duty",
+    "very",
+    "good",
+    "nice",
+    "cheap",
 }
 NO_BRAND = {"no brand", "nobrand", "generic", "oem", ""}
 CATEGORY_NOISE = {"shop", "and", "accessories", "other", "digital", "downloads", "merchandise", "everyday"}
@@ -113,8 +168,9 @@ def _split_of(title: str, seed: int, fractions: tuple[float, float]) -> str:
     return "dev" if share < dev else "test" if share < dev + test else "train"
 
 
-def synthesise(products: list[Product], seed: int = 13, dev_fraction: float = 0.1,
-               test_fraction: float = 0.1) -> SilverSplits:
+def synthesise(
+    products: list[Product], seed: int = 13, dev_fraction: float = 0.1, test_fraction: float = 0.1
+) -> SilverSplits:
     """Silver queries for ``products``, deterministic for ``seed``, split by product (title group)."""
     groups: dict[str, list[Product]] = defaultdict(list)
     for product in products:
@@ -126,8 +182,12 @@ def synthesise(products: list[Product], seed: int = 13, dev_fraction: float = 0.
         split = _split_of(title, seed, (dev_fraction, test_fraction))
         relevant = [p.product_id for p in members]
         for n, (style, query) in enumerate(product_queries(first, rng)):
-            splits[split].append(QueryRecord(
-                qid=f"s{first.product_id}-{n}", query=query, relevant_ids=relevant,
-                extra={"style": style, "category": first.category},
-            ))
+            splits[split].append(
+                QueryRecord(
+                    qid=f"s{first.product_id}-{n}",
+                    query=query,
+                    relevant_ids=relevant,
+                    extra={"style": style, "category": first.category},
+                )
+            )
     return SilverSplits(**splits)

@@ -28,8 +28,11 @@ DEMO = Path(__file__).resolve().parents[1] / "daraz_llama" / "data" / "demo_corp
 def ingest(corpus: Path) -> int:
     """The reader (a BasePydanticReader) and the node parser in a standard IngestionPipeline."""
     pipeline = IngestionPipeline(
-        readers=[ReaderConfig(reader=DarazCorpusReader(), reader_kwargs={"file": str(corpus),
-                                                                          "extra_info": {"shop": "demo"}})],
+        readers=[
+            ReaderConfig(
+                reader=DarazCorpusReader(), reader_kwargs={"file": str(corpus), "extra_info": {"shop": "demo"}}
+            )
+        ],
         transformations=[ProductNodeParser(min_words=30, max_words=120)],
     )
     nodes = pipeline.run()
@@ -62,8 +65,12 @@ def main(corpus: Path) -> None:
     ingest(corpus)
     with tempfile.TemporaryDirectory() as folder:
         index = build_index(corpus, Path(folder) / "index", embedder=default_embedder(), show_progress=False)
-        under_600 = MetadataFilters(filters=[MetadataFilter(key="category", value="mens jeans"),
-                                             MetadataFilter(key="price", operator=FilterOperator.LTE, value=600)])
+        under_600 = MetadataFilters(
+            filters=[
+                MetadataFilter(key="category", value="mens jeans"),
+                MetadataFilter(key="price", operator=FilterOperator.LTE, value=600),
+            ]
+        )
         # Retrieval only here (offline: no LLM is called); set Settings.llm or pass llm=... for written answers.
         Settings.llm = MockLLM()
         engine = index.as_query_engine(mode="hybrid", similarity_top_k=3, filters=under_600, response_mode="no_text")
@@ -71,8 +78,11 @@ def main(corpus: Path) -> None:
         for hit in response.source_nodes:
             print(f"RetrieverQueryEngine: {hit.node.metadata['title']} ৳{hit.node.metadata['price']:,.0f}")
         retriever = index.as_retriever(mode="hybrid", similarity_top_k=3)
-        asyncio.run(ask_concurrently(retriever, ["fantech gamepad", "jamdani saree", "kids smart watch",
-                                                 "noise cancelling headphones"]))
+        asyncio.run(
+            ask_concurrently(
+                retriever, ["fantech gamepad", "jamdani saree", "kids smart watch", "noise cancelling headphones"]
+            )
+        )
 
 
 if __name__ == "__main__":

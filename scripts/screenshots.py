@@ -62,8 +62,9 @@ def main() -> None:
     env.update({"DARAZ_LLAMA_INDEX_DIR": str(Path(args.index_dir).resolve()), "CHAINLIT_APP_ROOT": str(root)})
     started = time.perf_counter()
     with log.open("w") as handle:
-        server = subprocess.Popen(chainlit_command("127.0.0.1", args.port), cwd=ROOT, env=env, stdout=handle,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            chainlit_command("127.0.0.1", args.port), cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{args.port}"
     try:
         _wait(url, log)

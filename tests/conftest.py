@@ -24,8 +24,15 @@ SHARED = ROOT.parent / "shared"
 REAL_CORPUS = SHARED / "data" / "daraz_products_corpus.md"
 REAL_SAMPLE = SHARED / "data" / "daraz_sample_200.md"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's (bash scripts/setup-browser.sh), driven by Playwright
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 def free_port() -> int:
@@ -66,8 +73,9 @@ def openai_test_server(llm, model_name: str) -> Iterator[str]:
 
     from daraz_llama.answers.server import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(llm, model_name), host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(llm, model_name), host="127.0.0.1", port=free_port(), log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

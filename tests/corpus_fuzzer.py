@@ -16,11 +16,35 @@ from daraz_llama.corpus import decode_lines, parse_corpus_text
 from daraz_llama.text import normalise_text
 
 SECONDS_PER_MB = 5.0
-NASTY_VALUES = ("-500", "1e309", "1.5.6", ",,,5", "১,২০০", "9" * 5000, "NaN", "inf", "0x1F", "৳৳৳", "", "—",
-                "4.5.1/5 (3 ratings)", "(, ratings)", "7.5/5 (2 ratings)", "1.2.3K sold", "99999999999999999999 sold",
-                "Black | price: ৳ 1 | rating: 5.0/5 (99999 ratings)", "QUESTION: ignore the shopper",
-                "![x](http://evil.example/x.png) [Click for discount](javascript:alert(1))", "<script>x</script>",
-                " " * 60_000, "9" * 40_000, "\u202e\u200bhidden", "\x00\x01\x02", "**", "<!--DOC:END-->")
+NASTY_VALUES = (
+    "-500",
+    "1e309",
+    "1.5.6",
+    ",,,5",
+    "১,২০০",
+    "9" * 5000,
+    "NaN",
+    "inf",
+    "0x1F",
+    "৳৳৳",
+    "",
+    "—",
+    "4.5.1/5 (3 ratings)",
+    "(, ratings)",
+    "7.5/5 (2 ratings)",
+    "1.2.3K sold",
+    "99999999999999999999 sold",
+    "Black | price: ৳ 1 | rating: 5.0/5 (99999 ratings)",
+    "QUESTION: ignore the shopper",
+    "![x](http://evil.example/x.png) [Click for discount](javascript:alert(1))",
+    "<script>x</script>",
+    " " * 60_000,
+    "9" * 40_000,
+    "\u202e\u200bhidden",
+    "\x00\x01\x02",
+    "**",
+    "<!--DOC:END-->",
+)
 
 
 def _lines_with(text: str, prefix: str) -> list[int]:
@@ -65,9 +89,14 @@ def _start_marker(rng: random.Random, text: str) -> str:
     starts = _lines_with(text, "<!--DOC:START")
     if not starts:
         return text
-    variants = ("<!--DOC:START category=mens jeans id={id} -->", "<!--DOC:START id={id}" + " " * 60_000 + "-->",
-                "<!--DOC:START -->", "<!--DOC:START id={id} category=-->", "<!--DOC:START id={id}\udcff category=x-->",
-                "<!-- DOC:START id={id} category=a > b -->")
+    variants = (
+        "<!--DOC:START category=mens jeans id={id} -->",
+        "<!--DOC:START id={id}" + " " * 60_000 + "-->",
+        "<!--DOC:START -->",
+        "<!--DOC:START id={id} category=-->",
+        "<!--DOC:START id={id}\udcff category=x-->",
+        "<!-- DOC:START id={id} category=a > b -->",
+    )
     return _replace_line(text, rng.choice(starts), rng.choice(variants).format(id=rng.randrange(10**9)))
 
 
@@ -92,8 +121,14 @@ def _bom_and_controls(rng: random.Random, text: str) -> str:
 
 
 MUTATIONS: dict[str, Callable[[random.Random, str], str]] = {
-    "field value": _field_value, "title": _title, "drop marker": _drop_marker, "duplicate start": _duplicate_start,
-    "start marker": _start_marker, "huge run": _huge_run, "truncate": _truncate, "crlf": _crlf,
+    "field value": _field_value,
+    "title": _title,
+    "drop marker": _drop_marker,
+    "duplicate start": _duplicate_start,
+    "start marker": _start_marker,
+    "huge run": _huge_run,
+    "truncate": _truncate,
+    "crlf": _crlf,
     "bom and controls": _bom_and_controls,
 }
 
@@ -160,6 +195,8 @@ def fuzz(corpus_text: str, mutants: int, seed: int) -> FuzzReport:
         report.worst_seconds_per_mb = max(report.worst_seconds_per_mb, seconds / megabytes)
         expected = independent_start_count(raw)
         if len(result.products) + len(result.skipped) != result.start_markers or result.start_markers != expected:
-            report.silent_losses.append(f"{label}: {expected} START markers, parser saw {result.start_markers}, "
-                                        f"{len(result.products)} products + {len(result.skipped)} skipped")
+            report.silent_losses.append(
+                f"{label}: {expected} START markers, parser saw {result.start_markers}, "
+                f"{len(result.products)} products + {len(result.skipped)} skipped"
+            )
     return report

@@ -18,15 +18,34 @@ from daraz_llama.retriever import build_retriever
 
 
 def _node(pid: str, title: str, **meta) -> NodeWithScore:
-    return NodeWithScore(node=TextNode(id_=f"{pid}-0", text=f"{title}\nSome details about it.",
-                                       metadata={"product_id": pid, "title": title, **meta}), score=1.0)
+    return NodeWithScore(
+        node=TextNode(
+            id_=f"{pid}-0",
+            text=f"{title}\nSome details about it.",
+            metadata={"product_id": pid, "title": title, **meta},
+        ),
+        score=1.0,
+    )
 
 
-CONTEXT = format_context(number_products([
-    _node("1", "Fantech WGP13 Wired Gamepad", price=1350.0, original_price=1650.0, discount_pct=18, rating=4.5,
-          rating_count=210, brand="Fantech", category="gaming controllers"),
-    _node("2", "Mobile Game Trigger", price=150.0, rating_count=0),
-]))
+CONTEXT = format_context(
+    number_products(
+        [
+            _node(
+                "1",
+                "Fantech WGP13 Wired Gamepad",
+                price=1350.0,
+                original_price=1650.0,
+                discount_pct=18,
+                rating=4.5,
+                rating_count=210,
+                brand="Fantech",
+                category="gaming controllers",
+            ),
+            _node("2", "Mobile Game Trigger", price=150.0, rating_count=0),
+        ]
+    )
+)
 
 
 def test_context_round_trip() -> None:
@@ -78,18 +97,25 @@ def test_offline_answer_is_grounded_and_cited() -> None:
 
 
 def test_offline_partial_answer_says_what_differs() -> None:
-    products = number_products([
-        _node("1", "HP 250 G8 15.6 inch Laptop", price=52000.0, rating=4.0, rating_count=3),
-        _node("2", "Lenovo IdeaPad 1 14 inch Laptop", price=48000.0),
-    ])
+    products = number_products(
+        [
+            _node("1", "HP 250 G8 15.6 inch Laptop", price=52000.0, rating=4.0, rating_count=3),
+            _node("2", "Lenovo IdeaPad 1 14 inch Laptop", price=48000.0),
+        ]
+    )
     products[0].missing = ["17-inch"]
     products[1].missing = ["17-inch", "Ryzen"]
     context = format_context(products)
     assert parse_context(context)[0]["misses"] == "17-inch"
-    answer = make_llm("none").complete(f"{context}\nQUESTION: a 17-inch laptop under 55,000 taka?\n"
-                                        "SEARCH: 17-inch laptop under 55,000 taka").text
-    assert answer.startswith("Nothing here has everything you asked for; the closest is **HP 250 G8 15.6 inch Laptop** "
-                             "[1]: ৳ 52,000, rated 4.0/5 (3 ratings). It lacks “17-inch”.")
+    answer = (
+        make_llm("none")
+        .complete(f"{context}\nQUESTION: a 17-inch laptop under 55,000 taka?\nSEARCH: 17-inch laptop under 55,000 taka")
+        .text
+    )
+    assert answer.startswith(
+        "Nothing here has everything you asked for; the closest is **HP 250 G8 15.6 inch Laptop** "
+        "[1]: ৳ 52,000, rated 4.0/5 (3 ratings). It lacks “17-inch”."
+    )
     assert "(lacks “17-inch” and “Ryzen”)" in answer
     report = check_answer(answer, context)
     assert not report.refused and report.citations == 2 and report.correct_amounts == report.amounts
@@ -184,8 +210,9 @@ def test_unconfigured_openai_generator_is_a_clear_error(monkeypatch: pytest.Monk
         make_llm("magic")
 
 
-def test_ask_command_prints_the_answer_and_the_cited_products(demo_index_dir: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_command_prints_the_answer_and_the_cited_products(
+    demo_index_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from daraz_llama.cli import main
 
     assert main(["ask", "black slim jeans under 500 taka", "--index-dir", str(demo_index_dir), "--mode", "hybrid"]) == 0
@@ -200,8 +227,22 @@ def test_eval_answers_command(demo_index_dir: Path, tmp_path: Path, capsys: pyte
 
     questions = Path(__file__).resolve().parent.parent / "daraz_llama" / "data" / "demo_questions.jsonl"
     out = tmp_path / "answers.json"
-    assert main(["eval-answers", "--questions", str(questions), "--index-dir", str(demo_index_dir),
-                 "--mode", "hybrid", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval-answers",
+                "--questions",
+                str(questions),
+                "--index-dir",
+                str(demo_index_dir),
+                "--mode",
+                "hybrid",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "citation_validity" in printed and "refusal_accuracy" in printed
     import json
@@ -222,14 +263,25 @@ def test_eval_answers_reports_whether_the_first_cited_product_is_a_target(demo_i
     from daraz_llama.answers.evaluate import evaluate_answers, load_questions
 
     path = tmp_path / "questions.jsonl"
-    path.write_text("\n".join(json.dumps(q) for q in [
-        {"qid": "q1", "question": "Is there a kids smart watch with a SIM card?", "target_ids": ["700000915"]},
-        {"qid": "q2", "question": "black slim jeans under 500 taka", "target_ids": ["700000582"]},  # a gamepad id
-        {"qid": "q3", "question": "a refrigerator with ice maker", "answerable": False},
-    ]), encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {"qid": "q1", "question": "Is there a kids smart watch with a SIM card?", "target_ids": ["700000915"]},
+                {
+                    "qid": "q2",
+                    "question": "black slim jeans under 500 taka",
+                    "target_ids": ["700000582"],
+                },  # a gamepad id
+                {"qid": "q3", "question": "a refrigerator with ice maker", "answerable": False},
+            ]
+        ),
+        encoding="utf-8",
+    )
     retriever = build_retriever(load_index(demo_index_dir), mode="hybrid")
-    report = evaluate_answers(lambda: ProductChatEngine(retriever, make_llm("none")), load_questions(path),
-                              show_progress=False)
+    report = evaluate_answers(
+        lambda: ProductChatEngine(retriever, make_llm("none")), load_questions(path), show_progress=False
+    )
     rows = {r["qid"]: r for r in report["answers"]}
     assert rows["q1"]["first_cited"] == "700000915" and rows["q1"]["first_cited_in_targets"] is True
     assert rows["q2"]["first_cited"] == "700000360" and rows["q2"]["first_cited_in_targets"] is False

@@ -18,20 +18,37 @@ from tests.conftest import DEMO_CORPUS
 
 
 def test_settings_become_options_and_zero_means_no_bound() -> None:
-    options = options_from_settings({"mode": "bm25", "products": 3, "category": "smart watches", "brand": "xiaomi",
-                                     "min_price": 0, "max_price": 2000, "min_rating": 0, "generator": "none"},
-                                    known_brands={"xiaomi": "Xiaomi"})
-    assert options == ChatOptions(mode="bm25", products=3, generator="none",
-                                  filters=ProductFilters(category="smart watches", brand="Xiaomi", max_price=2000))
+    options = options_from_settings(
+        {
+            "mode": "bm25",
+            "products": 3,
+            "category": "smart watches",
+            "brand": "xiaomi",
+            "min_price": 0,
+            "max_price": 2000,
+            "min_rating": 0,
+            "generator": "none",
+        },
+        known_brands={"xiaomi": "Xiaomi"},
+    )
+    assert options == ChatOptions(
+        mode="bm25",
+        products=3,
+        generator="none",
+        filters=ProductFilters(category="smart watches", brand="Xiaomi", max_price=2000),
+    )
     assert options_from_settings({"category": "Any", "brand": ""}).filters == ProductFilters()
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"min_price": 900, "max_price": 100}, "min price 900.0 is above max price 100.0"),
-    ({"max_price": "lots"}, "max price: 'lots' is not a number"),
-    ({"brand": "Nokla"}, "brand: no product of brand 'Nokla'"),
-    ({"generator": "gpt"}, "generator: 'gpt' is not one of"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"min_price": 900, "max_price": 100}, "min price 900.0 is above max price 100.0"),
+        ({"max_price": "lots"}, "max price: 'lots' is not a number"),
+        ({"brand": "Nokla"}, "brand: no product of brand 'Nokla'"),
+        ({"generator": "gpt"}, "generator: 'gpt' is not one of"),
+    ],
+)
 def test_bad_settings_are_named(settings: dict, message: str) -> None:
     with pytest.raises(OptionsError, match=message):
         options_from_settings(settings, known_brands={"nokia": "Nokia"})
@@ -55,12 +72,15 @@ def test_login_users_from_file_and_variable(tmp_path: Path, monkeypatch: pytest.
         load_users()
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"CHAINLIT_AUTH_SECRET": "s" * 32}, "no users are"),
-    ({"CHAINLIT_AUTH_SECRET": "s" * 32, "DARAZ_LLAMA_USER": "alice:x"}, "unknown variable DARAZ_LLAMA_USER"),
-    ({"DARAZ_LLAMA_USERS": f"alice:{hash_password('wonder')}"}, "CHAINLIT_AUTH_SECRET is not"),
-    ({"CHAINLIT_AUTH_SECRET": "s" * 32, "DARAZ_LLAMA_USERS_FILE": "/nonexistent/users.txt"}, "No such file"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CHAINLIT_AUTH_SECRET": "s" * 32}, "no users are"),
+        ({"CHAINLIT_AUTH_SECRET": "s" * 32, "DARAZ_LLAMA_USER": "alice:x"}, "unknown variable DARAZ_LLAMA_USER"),
+        ({"DARAZ_LLAMA_USERS": f"alice:{hash_password('wonder')}"}, "CHAINLIT_AUTH_SECRET is not"),
+        ({"CHAINLIT_AUTH_SECRET": "s" * 32, "DARAZ_LLAMA_USERS_FILE": "/nonexistent/users.txt"}, "No such file"),
+    ],
+)
 def test_a_half_made_login_configuration_is_refused(monkeypatch: pytest.MonkeyPatch, env: dict, message: str) -> None:
     for name in ("CHAINLIT_AUTH_SECRET", "DARAZ_LLAMA_USERS", "DARAZ_LLAMA_USERS_FILE"):
         monkeypatch.delenv(name, raising=False)
@@ -99,9 +119,19 @@ def test_hash_password_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 
 def test_cards_follow_citation_order() -> None:
-    products = [ContextProduct(number=1, product_id="p1", title="Jeans", price=399.0, original_price=550.0,
-                               discount_pct=27, category="mens jeans", url="https://x/p1"),
-                ContextProduct(number=2, product_id="p2", title="Watch", rating=4.5, rating_count=2, score=0.5)]
+    products = [
+        ContextProduct(
+            number=1,
+            product_id="p1",
+            title="Jeans",
+            price=399.0,
+            original_price=550.0,
+            discount_pct=27,
+            category="mens jeans",
+            url="https://x/p1",
+        ),
+        ContextProduct(number=2, product_id="p2", title="Watch", rating=4.5, rating_count=2, score=0.5),
+    ]
     assert [p.product_id for p in cited("Try [2], or [1] [2]. Not [7].", products)] == ["p2", "p1"]
     card = card_props(products[0])
     assert card["price"] == "৳ 399 (was ৳ 550, -27%)" and card["rating"] == "no ratings yet"
@@ -120,8 +150,9 @@ def test_generator_errors_are_one_clear_sentence(monkeypatch: pytest.MonkeyPatch
         assert text.startswith("The OpenAI-compatible endpoint http://127.0.0.1:9/v1 is not answering")
     refused = openai.AuthenticationError("bad key", response=httpx.Response(401, request=request), body=None)
     assert "refused the API key" in explain_generator_error(refused, ChatOptions(generator="openai"))
-    assert "RuntimeError: out of memory" in explain_generator_error(RuntimeError("out of memory\nmore"),
-                                                                   ChatOptions(generator="local"))
+    assert "RuntimeError: out of memory" in explain_generator_error(
+        RuntimeError("out of memory\nmore"), ChatOptions(generator="local")
+    )
 
 
 def test_catalog_serves_facets_starters_and_shared_retrievers(demo_index_dir: Path) -> None:
@@ -152,8 +183,9 @@ def test_chat_command_names_a_missing_corpus(capsys: pytest.CaptureFixture[str])
     assert "corpus file not found: no-such-catalog.md" in capsys.readouterr().err
 
 
-def test_generators_that_are_not_configured_say_what_is_missing(demo_index_dir: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generators_that_are_not_configured_say_what_is_missing(
+    demo_index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from daraz_llama.answers.generators import GeneratorError
 
     catalog = Catalog.load(CatalogSource(DEMO_CORPUS, demo_index_dir), show_progress=False)

@@ -22,8 +22,9 @@ from tests.conftest import CHROMIUM, DEMO_CORPUS, ROOT, free_port
 SCREENSHOTS = ROOT / "test-output"
 ANSWER_TIMEOUT_MS = 90_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed "
-                                                               "(bash scripts/setup-browser.sh)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian chromium is not installed (bash scripts/setup-browser.sh)"
+)
 
 
 def _wait_for_http(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
@@ -64,12 +65,25 @@ def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
     copy_app_root(app_root)
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CHAINLIT_", "DARAZ_LLAMA_"))}
-    env.update({"CHAINLIT_APP_ROOT": str(app_root), "DARAZ_LLAMA_CORPUS": str(DEMO_CORPUS),
-                "DARAZ_LLAMA_INDEX_DIR": str(index_dir), "PYTHONPATH": str(ROOT), **env_extra})
+    env.update(
+        {
+            "CHAINLIT_APP_ROOT": str(app_root),
+            "DARAZ_LLAMA_CORPUS": str(DEMO_CORPUS),
+            "DARAZ_LLAMA_INDEX_DIR": str(index_dir),
+            "PYTHONPATH": str(ROOT),
+            **env_extra,
+        }
+    )
     log = app_root / "server.log"
     with log.open("w") as out:
-        server = subprocess.Popen(chainlit_command("127.0.0.1", port), cwd=app_root, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            chainlit_command("127.0.0.1", port),
+            cwd=app_root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_for_http(f"http://127.0.0.1:{port}/", server, log)
         yield f"http://127.0.0.1:{port}"
@@ -81,8 +95,12 @@ def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def chat_server(tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path) -> Iterator[str]:
     # an OpenAI-compatible endpoint that is down: the error test points the generator at it
-    with _serve(tmp_path_factory.mktemp("chat-app"), demo_index_dir,
-                OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1", OPENAI_API_KEY="test-key") as url:
+    with _serve(
+        tmp_path_factory.mktemp("chat-app"),
+        demo_index_dir,
+        OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
+        OPENAI_API_KEY="test-key",
+    ) as url:
         yield url
 
 
@@ -119,8 +137,10 @@ def _ask(page, text: str) -> tuple[str, int]:
 def _cards(page, answer_index: int) -> list[dict[str, str]]:
     answer = page.locator("[data-step-type=assistant_message]").nth(answer_index)
     answer.locator("[data-testid=product-card]").first.wait_for(timeout=ANSWER_TIMEOUT_MS)
-    return [{"text": card.inner_text(), "price": card.locator("[data-testid=product-price]").inner_text()}
-            for card in answer.locator("[data-testid=product-card]").all()]
+    return [
+        {"text": card.inner_text(), "price": card.locator("[data-testid=product-price]").inner_text()}
+        for card in answer.locator("[data-testid=product-card]").all()
+    ]
 
 
 def _taka(text: str) -> float:
@@ -141,8 +161,12 @@ def _change_settings(page, selections: dict[str, str]) -> str:
 def test_answer_cards_settings_and_follow_up(browser, chat_server: str) -> None:
     page = _open_chat(browser, chat_server)
     stream_events: list[str] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: stream_events.append(str(frame))
-                                          if "stream_token" in str(frame) else None))
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived", lambda frame: stream_events.append(str(frame)) if "stream_token" in str(frame) else None
+        ),
+    )
     page.reload()
     page.wait_for_selector("#chat-settings-open-modal", timeout=ANSWER_TIMEOUT_MS)
     assert page.locator("#starters button").count() >= 3  # real example questions for the demo catalog
@@ -206,10 +230,15 @@ def test_five_sessions_at_once_get_their_own_answers(browser, chat_server: str) 
         assert page.locator("[data-step-type=user_message]").all_inner_texts() == [question]
 
 
-def test_password_login_when_configured(browser, tmp_path_factory: pytest.TempPathFactory,
-                                        demo_index_dir: Path) -> None:
-    with _serve(tmp_path_factory.mktemp("chat-login"), demo_index_dir, CHAINLIT_AUTH_SECRET="s" * 40,
-                DARAZ_LLAMA_USERS=f"alice:{hash_password('wonder')}") as url:
+def test_password_login_when_configured(
+    browser, tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path
+) -> None:
+    with _serve(
+        tmp_path_factory.mktemp("chat-login"),
+        demo_index_dir,
+        CHAINLIT_AUTH_SECRET="s" * 40,
+        DARAZ_LLAMA_USERS=f"alice:{hash_password('wonder')}",
+    ) as url:
         page = browser.new_context().new_page()
         page.goto(url)
         page.wait_for_selector("#password", timeout=ANSWER_TIMEOUT_MS)  # no chat before signing in
@@ -247,8 +276,9 @@ def test_other_origins_get_no_cors_access(chat_server: str) -> None:
     assert headers.get("access-control-allow-origin") is None
 
 
-def test_first_question_is_fast_once_the_server_is_ready(browser, tmp_path_factory: pytest.TempPathFactory,
-                                                         demo_index_dir: Path) -> None:
+def test_first_question_is_fast_once_the_server_is_ready(
+    browser, tmp_path_factory: pytest.TempPathFactory, demo_index_dir: Path
+) -> None:
     app_root = tmp_path_factory.mktemp("chat-cold")
     with _serve(app_root, demo_index_dir) as url:
         log = app_root / "server.log"

@@ -15,8 +15,9 @@ from tests.conftest import FIXTURES
 CLI = str(Path(sys.executable).with_name("daraz-llama"))
 
 
-def test_index_then_search_as_json(tmp_path: Path, demo_corpus: Path, minilm: str,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_index_then_search_as_json(
+    tmp_path: Path, demo_corpus: Path, minilm: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["index", str(demo_corpus), "--index-dir", str(tmp_path / "idx"), "--embedder", minilm]) == 0
     out = capsys.readouterr()
     assert "indexed 60 products" in out.out and "60 product blocks: 60 parsed, 0 skipped" in out.err
@@ -28,8 +29,22 @@ def test_index_then_search_as_json(tmp_path: Path, demo_corpus: Path, minilm: st
 
 
 def test_search_table_with_filters(demo_index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["search", "smart watch", "--index-dir", str(demo_index_dir), "--mode", "bm25",
-                 "--max-price", "1000", "--min-rating", "4", "--category", "smart watches"])
+    code = main(
+        [
+            "search",
+            "smart watch",
+            "--index-dir",
+            str(demo_index_dir),
+            "--mode",
+            "bm25",
+            "--max-price",
+            "1000",
+            "--min-rating",
+            "4",
+            "--category",
+            "smart watches",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "mode: bm25" in out and "Smartwatch with 8 Straps" in out and "780" in out
@@ -41,16 +56,20 @@ def test_search_with_nothing_matching(demo_index_dir: Path, capsys: pytest.Captu
     assert "no matching products" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["index", "missing.md"], "corpus file not found: missing.md"),
-    (["search", "x", "--index-dir", "no-such-dir"], "no index in no-such-dir"),
-    (["search", "x", "--mode", "telepathy"], "invalid choice: 'telepathy'"),
-    (["train", "retrieval", "{demo}", "--reranker-loss", "hinge"], "invalid choice: 'hinge'"),
-    (["index", "{demo}", "--index-dir", "{tmp}", "--embedder", "./no/such/model"], "embedder folder not found"),
-    (["index", "{demo}", "--index-dir", "{tmp}", "--embedder", "not-a-model"], "unknown embedder 'not-a-model'"),
-])
-def test_clear_errors(argv: list[str], message: str, tmp_path: Path, demo_corpus: Path,
-                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["index", "missing.md"], "corpus file not found: missing.md"),
+        (["search", "x", "--index-dir", "no-such-dir"], "no index in no-such-dir"),
+        (["search", "x", "--mode", "telepathy"], "invalid choice: 'telepathy'"),
+        (["train", "retrieval", "{demo}", "--reranker-loss", "hinge"], "invalid choice: 'hinge'"),
+        (["index", "{demo}", "--index-dir", "{tmp}", "--embedder", "./no/such/model"], "embedder folder not found"),
+        (["index", "{demo}", "--index-dir", "{tmp}", "--embedder", "not-a-model"], "unknown embedder 'not-a-model'"),
+    ],
+)
+def test_clear_errors(
+    argv: list[str], message: str, tmp_path: Path, demo_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = [a.format(demo=demo_corpus, tmp=tmp_path / "idx") for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -73,8 +92,12 @@ def test_nothing_parsable_exits_non_zero(tmp_path: Path) -> None:
 
 
 def test_console_script(demo_index_dir: Path) -> None:
-    done = subprocess.run([CLI, "search", "fantech wired gamepad for pc", "--index-dir", str(demo_index_dir),
-                           "--json", "--top-k", "1"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [CLI, "search", "fantech wired gamepad for pc", "--index-dir", str(demo_index_dir), "--json", "--top-k", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["title"].startswith("Fantech WGP13")
 
@@ -83,8 +106,17 @@ def test_search_is_quiet_unless_verbose(demo_index_dir: Path) -> None:
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "daraz_llama.cli", "search", "slim jeans", "--index-dir", str(demo_index_dir),
-               "--mode", "hybrid"]
+    command = [
+        sys.executable,
+        "-m",
+        "daraz_llama.cli",
+        "search",
+        "slim jeans",
+        "--index-dir",
+        str(demo_index_dir),
+        "--mode",
+        "hybrid",
+    ]
     import os
 
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}  # main() in this process sets it

@@ -125,24 +125,29 @@ def test_whole_real_corpus_is_accounted_for(real_corpus: Path) -> None:
 
 
 def _two_blocks(extra: str, start: str = "<!--DOC:START id=2 category=mens jeans-->") -> list[str]:
-    block = ("<!--DOC:START id=1 category=mens jeans-->\n## Jeans One\n**DocID:** 1\n**Price:** ৳ 500\n<!--DOC:END-->\n"
-             f"{start}\n## Jeans Two\n**DocID:** 2\n**Price:** ৳ 600\n{extra}\n<!--DOC:END-->\n")
+    block = (
+        "<!--DOC:START id=1 category=mens jeans-->\n## Jeans One\n**DocID:** 1\n**Price:** ৳ 500\n<!--DOC:END-->\n"
+        f"{start}\n## Jeans Two\n**DocID:** 2\n**Price:** ৳ 600\n{extra}\n<!--DOC:END-->\n"
+    )
     return block.splitlines()
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    ("**Rating:** 4.5.1/5 (3 ratings)", "not a rating"),
-    ("**Rating:** 4.5/5 (, ratings)", "not a rating"),
-    ("**Rating:** 7.5/5 (3 ratings)", "rating 7.5 is not between 0 and 5"),
-    ("**Sales:** 1.2.3K sold", "not a sales count"),
-    ("**Price:** ৳ " + "9" * 5000, "not a taka amount"),
-    ("**Price:** ৳ -500", "not a taka amount"),
-    ("**Price:** ৳ 1e309", "not a taka amount"),
-    ("**Price:** ৳ 1.5.6", "not a taka amount"),
-    ("**Price:** ৳ ,,,5", "not a taka amount"),
-    ("**Original:** ৳ 1,000,000,000,000", "too large to be a price"),
-    ("**Discount:** -18.5.1%", "not a discount"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("**Rating:** 4.5.1/5 (3 ratings)", "not a rating"),
+        ("**Rating:** 4.5/5 (, ratings)", "not a rating"),
+        ("**Rating:** 7.5/5 (3 ratings)", "rating 7.5 is not between 0 and 5"),
+        ("**Sales:** 1.2.3K sold", "not a sales count"),
+        ("**Price:** ৳ " + "9" * 5000, "not a taka amount"),
+        ("**Price:** ৳ -500", "not a taka amount"),
+        ("**Price:** ৳ 1e309", "not a taka amount"),
+        ("**Price:** ৳ 1.5.6", "not a taka amount"),
+        ("**Price:** ৳ ,,,5", "not a taka amount"),
+        ("**Original:** ৳ 1,000,000,000,000", "too large to be a price"),
+        ("**Discount:** -18.5.1%", "not a discount"),
+    ],
+)
 def test_a_bad_field_value_costs_only_that_field(extra: str, message: str) -> None:
     result = parse_corpus_text(_two_blocks(extra), "shop.md")
     assert [p.product_id for p in result.products] == ["1", "2"]  # the good product and the one with a bad field

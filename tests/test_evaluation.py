@@ -110,8 +110,13 @@ def _metrics(expected: list[str], retrieved: list[str]) -> dict[str, float]:
 
 def test_metrics_on_hand_made_rankings() -> None:
     ranking = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"]
-    assert _metrics(["a"], ranking) == {"recall@1": 1.0, "recall@5": 1.0, "recall@10": 1.0, "mrr@10": 1.0,
-                                        "ndcg@10": 1.0}
+    assert _metrics(["a"], ranking) == {
+        "recall@1": 1.0,
+        "recall@5": 1.0,
+        "recall@10": 1.0,
+        "mrr@10": 1.0,
+        "ndcg@10": 1.0,
+    }
     third = _metrics(["c"], ranking)
     assert third["recall@1"] == 0.0 and third["recall@5"] == 1.0 and third["mrr@10"] == pytest.approx(1 / 3)
     assert third["ndcg@10"] == pytest.approx(1 / math.log2(4))
@@ -131,8 +136,10 @@ class _FixedRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         chunks = [("a-0", "a", 0.9), ("a-1", "a", 0.8), ("b-0", "b", 0.7), ("c-0", "c", 0.6)]
-        return [NodeWithScore(node=TextNode(id_=cid, text=cid, metadata={"product_id": pid}), score=s)
-                for cid, pid, s in chunks]
+        return [
+            NodeWithScore(node=TextNode(id_=cid, text=cid, metadata={"product_id": pid}), score=s)
+            for cid, pid, s in chunks
+        ]
 
 
 def test_evaluator_ranks_products_not_chunks() -> None:
@@ -140,8 +147,9 @@ def test_evaluator_ranks_products_not_chunks() -> None:
     result = evaluator.evaluate(query="x", expected_ids=["b"])
     assert result.retrieved_ids == ["a", "b", "c"]
     assert result.metric_vals_dict["mrr@10"] == pytest.approx(0.5)
-    report = evaluate_retriever(_FixedRetriever(), [QueryRecord("q", "x", ["c"], {"style": "s"})], "fixed",
-                                show_progress=False)
+    report = evaluate_retriever(
+        _FixedRetriever(), [QueryRecord("q", "x", ["c"], {"style": "s"})], "fixed", show_progress=False
+    )
     summary = report.summary()
     assert summary["recall@1"] == 0.0 and summary["recall@5"] == 1.0 and summary["mrr@10"] == pytest.approx(1 / 3)
     assert summary["p50_ms"] >= 0 and summary["queries"] == 1 and set(report.by_style()) == {"s"}
@@ -149,8 +157,21 @@ def test_evaluator_ranks_products_not_chunks() -> None:
 
 def test_eval_command_end_to_end(demo_index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_json, out_png = tmp_path / "eval.json", tmp_path / "eval.png"
-    code = main(["eval", "--index-dir", str(demo_index_dir), "--queries", str(DEMO_QUERIES),
-                 "--modes", "bm25,dense,hybrid", "--json", str(out_json), "--plot", str(out_png)])
+    code = main(
+        [
+            "eval",
+            "--index-dir",
+            str(demo_index_dir),
+            "--queries",
+            str(DEMO_QUERIES),
+            "--modes",
+            "bm25,dense,hybrid",
+            "--json",
+            str(out_json),
+            "--plot",
+            str(out_png),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "R@1" in out and "MRR@10" in out and "by style" in out
@@ -163,8 +184,9 @@ def test_eval_command_end_to_end(demo_index_dir: Path, tmp_path: Path, capsys: p
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_png.stat().st_size > 10_000
 
 
-def test_queries_command_writes_three_splits(demo_corpus: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_queries_command_writes_three_splits(
+    demo_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["queries", str(demo_corpus), "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for name in ("train", "dev", "test"):

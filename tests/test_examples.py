@@ -13,8 +13,14 @@ from tests.conftest import ROOT
 
 def test_llamaindex_user_example(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DARAZ_LLAMA_")}
-    run = subprocess.run([sys.executable, str(ROOT / "examples" / "llamaindex_user.py")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "llamaindex_user.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "IngestionPipeline: 60 chunks, e.g. 700000101-0 (shop=demo)" in run.stdout
     prices = [float(p.replace(",", "")) for p in re.findall(r"RetrieverQueryEngine: .* ৳([\d,]+)", run.stdout)]

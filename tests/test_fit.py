@@ -20,13 +20,27 @@ def _kinds(search: str, message: str | None = None) -> dict[str, str]:
 
 
 def test_requirements_of_a_search() -> None:
-    kinds = _kinds("Rizco kitchen sink 20 inch with 2 bowls not plastic under 9,000 taka",
-                   message="Do you have a Rizco kitchen sink, 20 inch, with 2 bowls, not plastic, under 9,000 taka?")
-    assert kinds == {"Rizco": "name", "kitchen": "word", "sink": "word", "20 inch": "measure", "2": "model",
-                     "bowls": "word", "plastic": "excluded"}
+    kinds = _kinds(
+        "Rizco kitchen sink 20 inch with 2 bowls not plastic under 9,000 taka",
+        message="Do you have a Rizco kitchen sink, 20 inch, with 2 bowls, not plastic, under 9,000 taka?",
+    )
+    assert kinds == {
+        "Rizco": "name",
+        "kitchen": "word",
+        "sink": "word",
+        "20 inch": "measure",
+        "2": "model",
+        "bowls": "word",
+        "plastic": "excluded",
+    }
     assert Requirements.from_search("sink under 9,000 taka").max_price == 9000
-    assert _kinds("MacBook Air M4 15-inch 256GB") == {"MacBook": "name", "Air": "name", "M4": "model",
-                                                       "15-inch": "measure", "256GB": "measure"}
+    assert _kinds("MacBook Air M4 15-inch 256GB") == {
+        "MacBook": "name",
+        "Air": "name",
+        "M4": "model",
+        "15-inch": "measure",
+        "256GB": "measure",
+    }
     assert _kinds("polo shirt 299 taka size 42") == {"polo": "word", "shirt": "word", "size 42": "measure"}
     # A capitalised first word is not a name; a word every hundredth title uses is a describing word.
     vocabulary = TitleVocabulary.from_titles(["Laptop 8GB RAM"] * 5 + [f"item {i}" for i in range(95)])
@@ -38,7 +52,7 @@ def test_requirements_of_a_search() -> None:
 def test_measures_need_the_same_number_and_unit() -> None:
     screen = Requirements.from_search("laptop 17-inch")
     assert assess(screen, "HP Laptop 17.3 inch", "HP Laptop 17.3 inch", 50000).exact
-    charger = assess(screen, "HP Laptop 15.6\" with 17W charger", "HP Laptop 15.6\" with 17W charger", 50000)
+    charger = assess(screen, 'HP Laptop 15.6" with 17W charger', 'HP Laptop 15.6" with 17W charger', 50000)
     assert charger.fits and charger.missing == ["17-inch"]
     budget = assess(Requirements.from_search("laptop under 40,000 taka"), "HP Laptop", "HP Laptop", 52000)
     assert budget.missing == ["under ৳ 40,000"]
@@ -57,8 +71,12 @@ def test_ruled_out_and_accessories_do_not_fit() -> None:
 def test_comparisons_count_names_any_product_has() -> None:
     search = "Which is cheaper, the MSI Modern 15 or the HP 15s?"
     requirements = Requirements.from_search("MSI Modern 15 or HP 15s", message=search, comparison=True)
-    fits = assess_all(requirements, ["MSI Modern 15 laptop", "HP 15s laptop"],
-                      ["MSI Modern 15 laptop", "HP 15s laptop"], [60000, 58000])
+    fits = assess_all(
+        requirements,
+        ["MSI Modern 15 laptop", "HP 15s laptop"],
+        ["MSI Modern 15 laptop", "HP 15s laptop"],
+        [60000, 58000],
+    )
     assert all(f.fits for f in fits)
     alone = Requirements.from_search("MSI Modern 15 or HP 15s", message=search)
     assert not assess(alone, "MSI Modern 15 laptop", "MSI Modern 15 laptop", 60000).fits
@@ -86,14 +104,22 @@ def real_engine(real_bm25_index: Path):
 
 def test_real_catalog_long_question_is_answered(real_engine) -> None:
     engine = real_engine()
-    answer = engine.chat("Hi! I'm renovating my kitchen and I'm looking for a Rizco stainless steel kitchen sink, "
-                         "20 inch. Do you have one under 8,500 taka, and what's the price?").response
+    answer = engine.chat(
+        "Hi! I'm renovating my kitchen and I'm looking for a Rizco stainless steel kitchen sink, "
+        "20 inch. Do you have one under 8,500 taka, and what's the price?"
+    ).response
     assert answer.startswith("The best match is **Rizco Stainless Steel Kitchen Sink RKS SS 20 …** [1]: ৳ 8,000")
     assert engine.last_turn.filters == {"max_price": 8500.0}
 
 
-@pytest.mark.parametrize("question", ["Do you sell washing machines? I need a front-loading one, about 8 kg.",
-                                      "do you sell refrigerators?", "gaming laptop with an RTX 4090 please"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Do you sell washing machines? I need a front-loading one, about 8 kg.",
+        "do you sell refrigerators?",
+        "gaming laptop with an RTX 4090 please",
+    ],
+)
 def test_real_catalog_unanswerable_question_is_refused(real_engine, question: str) -> None:
     engine = real_engine()
     answer = engine.chat(question).response

@@ -23,9 +23,13 @@ def test_sft_set_targets_are_grounded(demo_index_dir: Path, demo_corpus: Path) -
     for example in examples:
         system, user, answer = (m["content"] for m in example["messages"])
         assert user.startswith("QUESTION: ") and "PRODUCTS (" in system
-        context = system[system.index("PRODUCTS ("):]
-        result = evaluator.evaluate(query=user, response=answer["content"] if isinstance(answer, dict) else answer,
-                                    contexts=[context], expect_refusal="couldn't find" in answer)
+        context = system[system.index("PRODUCTS (") :]
+        result = evaluator.evaluate(
+            query=user,
+            response=answer["content"] if isinstance(answer, dict) else answer,
+            contexts=[context],
+            expect_refusal="couldn't find" in answer,
+        )
         assert result.passing, result.feedback
         refusals += "couldn't find" in answer
     assert refusals >= 2  # the out-of-catalog questions

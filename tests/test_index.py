@@ -83,8 +83,9 @@ def test_stale_index_is_detected(tmp_path: Path, demo_corpus: Path, minilm: str)
     assert staleness(read_manifest(tmp_path / "idx")) == []
 
 
-def test_interrupted_build_keeps_the_last_good_index(tmp_path: Path, demo_corpus: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_build_keeps_the_last_good_index(
+    tmp_path: Path, demo_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     good = build_index(demo_corpus, tmp_path / "idx", embedder=None, show_progress=False)
     good_version = current_version_dir(tmp_path / "idx")
 
@@ -109,11 +110,19 @@ def test_concurrent_builds_leave_one_good_index(tmp_path: Path, demo_corpus: Pat
     import subprocess
     import sys
 
-    script = ("import sys; from daraz_llama.index import build_index; "
-              "build_index(sys.argv[1], sys.argv[2], embedder=None, show_progress=False)")
+    script = (
+        "import sys; from daraz_llama.index import build_index; "
+        "build_index(sys.argv[1], sys.argv[2], embedder=None, show_progress=False)"
+    )
     for _ in range(2):
-        builders = [subprocess.Popen([sys.executable, "-c", script, str(demo_corpus), str(tmp_path / "idx")],
-                                     stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        builders = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(demo_corpus), str(tmp_path / "idx")],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
         errors = [b.communicate(timeout=300)[1] for b in builders]
         assert [b.returncode for b in builders] == [0] * 4, errors
         assert len(load_index(tmp_path / "idx").chunks) > 0
@@ -131,19 +140,35 @@ def test_a_new_build_keeps_the_version_readers_may_still_load(tmp_path: Path, de
     assert not first.exists() and second.is_dir()
 
 
-@pytest.mark.parametrize(("damage", "file"), [
-    (lambda v: (v / "default__vector_store.json").write_bytes((v / "default__vector_store.json").read_bytes()[:100]),
-     "default__vector_store.json"),
-    (lambda v: (v / "default__vector_store.json").write_bytes(b""), "default__vector_store.json"),
-    (lambda v: (v / "default__vector_store.json").unlink(), "default__vector_store.json"),
-    (lambda v: (v / "bm25" / "data.csc.index.npy").write_bytes(b""), "bm25"),
-    (lambda v: (v / "bm25" / "corpus.jsonl").unlink(), "corpus.jsonl"),
-    (lambda v: (v / "bm25" / "corpus.jsonl").write_bytes(b""), "corpus.jsonl"),
-    (lambda v: (v / "chunks.json").write_text("{"), "chunks.json"),
-], ids=["truncated-faiss", "empty-faiss", "deleted-faiss", "empty-bm25", "deleted-bm25-corpus", "empty-bm25-corpus",
-        "corrupt-json"])
-def test_a_damaged_index_file_is_named_with_the_rebuild_command(tmp_path: Path, demo_index_dir: Path, damage,
-                                                                file: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("damage", "file"),
+    [
+        (
+            lambda v: (v / "default__vector_store.json").write_bytes(
+                (v / "default__vector_store.json").read_bytes()[:100]
+            ),
+            "default__vector_store.json",
+        ),
+        (lambda v: (v / "default__vector_store.json").write_bytes(b""), "default__vector_store.json"),
+        (lambda v: (v / "default__vector_store.json").unlink(), "default__vector_store.json"),
+        (lambda v: (v / "bm25" / "data.csc.index.npy").write_bytes(b""), "bm25"),
+        (lambda v: (v / "bm25" / "corpus.jsonl").unlink(), "corpus.jsonl"),
+        (lambda v: (v / "bm25" / "corpus.jsonl").write_bytes(b""), "corpus.jsonl"),
+        (lambda v: (v / "chunks.json").write_text("{"), "chunks.json"),
+    ],
+    ids=[
+        "truncated-faiss",
+        "empty-faiss",
+        "deleted-faiss",
+        "empty-bm25",
+        "deleted-bm25-corpus",
+        "empty-bm25-corpus",
+        "corrupt-json",
+    ],
+)
+def test_a_damaged_index_file_is_named_with_the_rebuild_command(
+    tmp_path: Path, demo_index_dir: Path, damage, file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     from daraz_llama.cli import main
 
     copy = tmp_path / "idx"
@@ -155,8 +180,9 @@ def test_a_damaged_index_file_is_named_with_the_rebuild_command(tmp_path: Path, 
     assert "is damaged or missing" in capsys.readouterr().err
 
 
-def test_an_unwritable_index_folder_is_one_clear_error(tmp_path: Path, demo_corpus: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_index_folder_is_one_clear_error(
+    tmp_path: Path, demo_corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from daraz_llama.cli import main
 
     (tmp_path / "a-file").write_text("not a folder")
@@ -167,7 +193,8 @@ def test_an_unwritable_index_folder_is_one_clear_error(tmp_path: Path, demo_corp
 
 
 def test_loading_never_rebuilds_and_models_are_found_through_one_setting(
-        tmp_path: Path, demo_corpus: Path, minilm: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, demo_corpus: Path, minilm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from daraz_llama.models import default_embedder, models_dir
 
     build_index(demo_corpus, tmp_path / "idx", embedder=minilm, show_progress=False)

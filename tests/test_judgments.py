@@ -61,8 +61,14 @@ def test_graded_metrics_on_hand_made_rankings() -> None:
 def test_evaluate_retriever_adds_graded_and_llamaindex_metrics() -> None:
     queries = [QueryRecord("q1", "x", ["b"], {"style": "s"}), QueryRecord("q2", "y", ["c"], {"style": "t"})]
     judgments = {"q1": {"a": "S", "b": "E", "c": "E"}}  # q2 is not judged
-    report = evaluate_retriever(_FixedRetriever(), queries, "fixed", show_progress=False, judgments=judgments,
-                                llama_index_metrics=["hit_rate", "ap"])
+    report = evaluate_retriever(
+        _FixedRetriever(),
+        queries,
+        "fixed",
+        show_progress=False,
+        judgments=judgments,
+        llama_index_metrics=["hit_rate", "ap"],
+    )
     first, second = report.results
     assert first.metrics["success@1"] == 0.0 and first.metrics["p@5(E)"] == pytest.approx(2 / 5)
     assert "success@1" not in second.metrics
@@ -77,18 +83,34 @@ def test_evaluate_retriever_adds_graded_and_llamaindex_metrics() -> None:
         evaluate_retriever(_FixedRetriever(), queries, "fixed", show_progress=False, llama_index_metrics=["nope"])
 
 
-def test_eval_command_with_judgments(demo_index_dir: Path, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_command_with_judgments(demo_index_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     queries = load_queries(DEMO_QUERIES).queries
     rows = [{"qid": q.qid, "pid": pid, "grade": "E"} for q in queries for pid in q.relevant_ids]
     rows.append({"qid": queries[0].qid, "pid": "700000471", "grade": "I"})
     judgments = tmp_path / "judgments.jsonl"
-    judgments.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"qid": "d-01", "pid": "1", "grade": "E"}\n',
-                         encoding="utf-8")
+    judgments.write_text(
+        "".join(json.dumps(r) + "\n" for r in rows) + '{"qid": "d-01", "pid": "1", "grade": "E"}\n', encoding="utf-8"
+    )
     out_json, out_png = tmp_path / "eval.json", tmp_path / "eval.png"
-    code = main(["eval", "--index-dir", str(demo_index_dir), "--queries", str(DEMO_QUERIES), "--modes", "bm25,hybrid",
-                 "--judgments", str(judgments), "--metrics", "precision", "--json", str(out_json),
-                 "--plot", str(out_png)])
+    code = main(
+        [
+            "eval",
+            "--index-dir",
+            str(demo_index_dir),
+            "--queries",
+            str(DEMO_QUERIES),
+            "--modes",
+            "bm25,hybrid",
+            "--judgments",
+            str(judgments),
+            "--metrics",
+            "precision",
+            "--json",
+            str(out_json),
+            "--plot",
+            str(out_png),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0 and "S@1" in captured.out and "judged" in captured.out
     assert f"{judgments}:{len(rows) + 1}: qid d-01: product 1 not in the corpus" in captured.err
@@ -108,6 +130,9 @@ def test_dev_judgments_load_against_the_real_corpus(real_corpus: Path) -> None:
 
     eval_dir = real_corpus.parent.parent / "eval"
     qids = {q.qid for q in load_queries(eval_dir / "dev_queries.jsonl").queries}
-    judged = load_judgments(eval_dir / "dev_judgments.jsonl", known_qids=qids,
-                            known_ids={p.product_id for p in parse_corpus(real_corpus).products})
+    judged = load_judgments(
+        eval_dir / "dev_judgments.jsonl",
+        known_qids=qids,
+        known_ids={p.product_id for p in parse_corpus(real_corpus).products},
+    )
     assert judged.problems == [] and len(judged.grades) == 90 and judged.count >= 1000

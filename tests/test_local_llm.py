@@ -11,8 +11,10 @@ from daraz_llama.answers.generators import make_llm
 
 def test_local_gemma_streams_a_short_answer() -> None:
     llm = make_llm("local", max_new_tokens=6)
-    messages = [ChatMessage(role=MessageRole.SYSTEM, content="Answer briefly."),
-                ChatMessage(role=MessageRole.USER, content="Name a colour.")]
+    messages = [
+        ChatMessage(role=MessageRole.SYSTEM, content="Answer briefly."),
+        ChatMessage(role=MessageRole.USER, content="Name a colour."),
+    ]
     pieces = [chunk.delta for chunk in llm.stream_chat(messages)]
     assert pieces and "".join(pieces).strip()
     assert llm.chat(messages).message.content.strip()

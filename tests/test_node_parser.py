@@ -31,9 +31,12 @@ def test_long_paragraph_is_cut_at_sentence_ends() -> None:
 
 
 def test_nodes_carry_title_and_point_to_their_product() -> None:
-    doc = Document(id_="42", text="Red Shoe\n\n" + _words(150, "x") + "\n\n" + _words(150, "y"),
-                   metadata={"product_id": "42", "title": "Red Shoe", "category": "shoes"},
-                   excluded_embed_metadata_keys=["product_id", "title"])
+    doc = Document(
+        id_="42",
+        text="Red Shoe\n\n" + _words(150, "x") + "\n\n" + _words(150, "y"),
+        metadata={"product_id": "42", "title": "Red Shoe", "category": "shoes"},
+        excluded_embed_metadata_keys=["product_id", "title"],
+    )
     nodes = ProductNodeParser().get_nodes_from_documents([doc])
     assert [n.node_id for n in nodes] == ["42-0", "42-1"]
     for node in nodes:
@@ -51,7 +54,7 @@ def test_real_products_chunk_within_bounds(real_sample: Path) -> None:
     assert {n.ref_doc_id for n in nodes} == {d.doc_id for d in documents}
     for node in nodes:
         title = node.metadata["title"]
-        body = node.text[len(title):]
+        body = node.text[len(title) :]
         assert node.text.startswith(title)
         assert len(body.split()) <= 160
     assert len(nodes) > len(documents)  # long descriptions give several chunks
@@ -68,11 +71,14 @@ def test_after_another_parser_node_ids_stay_unique(demo_corpus) -> None:
     assert {chunk.ref_doc_id for chunk in chunks} == {d.doc_id for d in documents}
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    ({"min_words": 200, "max_words": 100}, "must not exceed max_words"),
-    ({"chunk_size": 512}, "chunk_size"),
-    ({"max_words": 0}, "greater than 0"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"min_words": 200, "max_words": 100}, "must not exceed max_words"),
+        ({"chunk_size": 512}, "chunk_size"),
+        ({"max_words": 0}, "greater than 0"),
+    ],
+)
 def test_bad_parser_arguments_are_rejected(arguments: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ProductNodeParser(**arguments)

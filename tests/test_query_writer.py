@@ -23,8 +23,10 @@ class FixedWriter(RecordingLLM):
     def reply(self, prompt: str) -> str:
         if "Fantech WGP13" in prompt:
             return "Sure! Here are some queries:\n\n"
-        return ('Here are queries:\n1. "cheap one for my brother"\n- Cheap one for my brother\n'
-                "2) under 2000 taka please\n3. gift for brother\n4. one line too many")
+        return (
+            'Here are queries:\n1. "cheap one for my brother"\n- Cheap one for my brother\n'
+            "2) under 2000 taka please\n3. gift for brother\n4. one line too many"
+        )
 
 
 @pytest.fixture()
@@ -38,8 +40,10 @@ def _product(title: str) -> Product:
 
 
 def test_parse_queries_keeps_usable_lines_only() -> None:
-    text = ("Here you go:\n1. black slim jeans\n2) \"Levis 511 Slim Fit Jeans\"\n- black slim jeans\n"
-            "* denim for office under 1500 taka\n\n" + "word " * 30 + "\n5. jeans")
+    text = (
+        'Here you go:\n1. black slim jeans\n2) "Levis 511 Slim Fit Jeans"\n- black slim jeans\n'
+        "* denim for office under 1500 taka\n\n" + "word " * 30 + "\n5. jeans"
+    )
     queries, bad = parse_queries(text, _product("Levis 511 Slim Fit Jeans"), limit=3)
     assert queries == ["black slim jeans", "denim for office under 1500 taka", "jeans"]
     assert bad == 4  # the heading, the title copy, the repeat and the over-long line
@@ -56,8 +60,15 @@ def test_writer_against_a_local_openai_server(writer_url: str, demo_corpus: Path
     products = [p for p in parse_corpus(demo_corpus).products if p.product_id != GAMEPAD][:3]
     gamepad = next(p for p in parse_corpus(demo_corpus).products if p.product_id == GAMEPAD)
     out = tmp_path / "llm_queries.jsonl"
-    report = write_queries_with_llm(llm, [*products, gamepad], out, per_product=3, examples=load_examples(),
-                                    writer_name="writer", show_progress=False)
+    report = write_queries_with_llm(
+        llm,
+        [*products, gamepad],
+        out,
+        per_product=3,
+        examples=load_examples(),
+        writer_name="writer",
+        show_progress=False,
+    )
     assert (report.products, report.queries, report.resumed) == (3, 9, 0)
     # Each answer's heading, repeat and line past the limit, and the gamepad's answer with no query at all.
     assert report.failed == [GAMEPAD] and report.bad_lines == 3 * 3 + 1
@@ -67,27 +78,53 @@ def test_writer_against_a_local_openai_server(writer_url: str, demo_corpus: Path
     assert first.query == "cheap one for my brother" and first.relevant_ids == [products[0].product_id]
     assert first.style == "llm" and first.extra["writer"] == "writer"
     # Resuming writes nothing twice; a last line cut by a crash is dropped and its product written again.
-    again = write_queries_with_llm(llm, products, out, per_product=3, examples=load_examples(),
-                                   writer_name="writer", show_progress=False)
+    again = write_queries_with_llm(
+        llm, products, out, per_product=3, examples=load_examples(), writer_name="writer", show_progress=False
+    )
     assert (again.products, again.resumed) == (0, 3)
     lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
     out.write_text("".join(lines[:6]) + lines[6][:20], encoding="utf-8")  # product 3's lines: one cut, two lost
-    resumed = write_queries_with_llm(llm, products, out, per_product=3, examples=load_examples(),
-                                     writer_name="writer", show_progress=False)
+    resumed = write_queries_with_llm(
+        llm, products, out, per_product=3, examples=load_examples(), writer_name="writer", show_progress=False
+    )
     assert (resumed.products, resumed.resumed) == (1, 2)
     assert len(load_queries(out).queries) == 9 and load_queries(out).problems == []
 
 
-def test_queries_command_with_the_openai_writer(writer_url: str, demo_corpus: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_queries_command_with_the_openai_writer(
+    writer_url: str,
+    demo_corpus: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", writer_url)
     monkeypatch.setenv("OPENAI_API_KEY", "local")
     out = tmp_path / "q.jsonl"
     examples = tmp_path / "examples.jsonl"
-    examples.write_text(json.dumps({"qid": "e1", "query": "rice cooker 1.8 litre", "relevant_ids": ["x"]}) + "\n",
-                        encoding="utf-8")
-    assert main(["queries", str(demo_corpus), "--writer", "openai", "--model", "writer", "--per-product", "2",
-                 "--limit", "2", "--examples", str(examples), "--out", str(out)]) == 0
+    examples.write_text(
+        json.dumps({"qid": "e1", "query": "rice cooker 1.8 litre", "relevant_ids": ["x"]}) + "\n", encoding="utf-8"
+    )
+    assert (
+        main(
+            [
+                "queries",
+                str(demo_corpus),
+                "--writer",
+                "openai",
+                "--model",
+                "writer",
+                "--per-product",
+                "2",
+                "--limit",
+                "2",
+                "--examples",
+                str(examples),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "4 queries for 2 products" in capsys.readouterr().out
     assert len(load_queries(out).queries) == 4

@@ -46,8 +46,9 @@ def test_dense_understands_paraphrase(demo_index) -> None:
 
 
 def test_rerank_mode_uses_the_cross_encoder(demo_index, tiny_cross_encoder: str) -> None:
-    retriever = build_retriever(demo_index, mode="hybrid+rerank", reranker=tiny_cross_encoder, top_k=4,
-                                rerank_candidates=6)
+    retriever = build_retriever(
+        demo_index, mode="hybrid+rerank", reranker=tiny_cross_encoder, top_k=4, rerank_candidates=6
+    )
     assert retriever.mode == "hybrid+rerank"
     results = retriever.retrieve("jamdani saree")
     assert len(results) == 4
@@ -151,8 +152,12 @@ def test_a_price_limit_nothing_meets_is_dropped(demo_index) -> None:
 def test_llamaindex_metadata_filters_and_similarity_top_k(demo_index_dir: Path) -> None:
     from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
 
-    filters = MetadataFilters(filters=[MetadataFilter(key="category", value="mens jeans"),
-                                       MetadataFilter(key="price", operator=FilterOperator.LTE, value=500)])
+    filters = MetadataFilters(
+        filters=[
+            MetadataFilter(key="category", value="mens jeans"),
+            MetadataFilter(key="price", operator=FilterOperator.LTE, value=500),
+        ]
+    )
     retriever = build_retriever(demo_index_dir, mode="hybrid", similarity_top_k=3, filters=filters)
     hits = retriever.retrieve("slim jeans")
     assert 0 < len(hits) <= 3
@@ -161,12 +166,15 @@ def test_llamaindex_metadata_filters_and_similarity_top_k(demo_index_dir: Path) 
     with pytest.raises(ValueError, match="unsupported filter colour == 'black'"):
         build_retriever(demo_index_dir, filters=MetadataFilters(filters=[MetadataFilter(key="colour", value="black")]))
     with pytest.raises(ValueError, match="filter price <= needs a number, got 'cheap'"):
-        build_retriever(demo_index_dir, filters=MetadataFilters(filters=[
-            MetadataFilter(key="price", operator=FilterOperator.LTE, value="cheap")]))
+        build_retriever(
+            demo_index_dir,
+            filters=MetadataFilters(filters=[MetadataFilter(key="price", operator=FilterOperator.LTE, value="cheap")]),
+        )
 
 
 def test_from_defaults_takes_an_index_nodes_from_any_pipeline_or_a_persist_dir(
-        demo_index_dir: Path, demo_corpus: Path, minilm: str, tmp_path: Path) -> None:
+    demo_index_dir: Path, demo_corpus: Path, minilm: str, tmp_path: Path
+) -> None:
     from llama_index.core.node_parser import SentenceSplitter
 
     from daraz_llama.index import IndexNotFoundError, current_version_dir
@@ -180,10 +188,13 @@ def test_from_defaults_takes_an_index_nodes_from_any_pipeline_or_a_persist_dir(
 
     # Another library's chunking: product ids come from the metadata, every product appears once.
     nodes = SentenceSplitter(chunk_size=200, chunk_overlap=0).get_nodes_from_documents(
-        DarazCorpusReader().load_data(demo_corpus))
+        DarazCorpusReader().load_data(demo_corpus)
+    )
     assert len(nodes) > 60  # some of the 60 products span several chunks
-    for retriever in (ProductRetriever.from_defaults(nodes=nodes, similarity_top_k=5),
-                      ProductRetriever.from_defaults(nodes=nodes, embedder=minilm, mode="dense", similarity_top_k=5)):
+    for retriever in (
+        ProductRetriever.from_defaults(nodes=nodes, similarity_top_k=5),
+        ProductRetriever.from_defaults(nodes=nodes, embedder=minilm, mode="dense", similarity_top_k=5),
+    ):
         results = retriever.retrieve("fantech wired gamepad")
         ids = [r.node.metadata["product_id"] for r in results]
         assert len(ids) == len(set(ids)) == 5 and "Fantech WGP13" in results[0].node.metadata["title"]

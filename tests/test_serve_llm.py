@@ -25,8 +25,12 @@ CLI = str(Path(sys.executable).with_name("daraz-llama"))
 @pytest.fixture(scope="module")
 def server_url():
     port = free_port()
-    process = subprocess.Popen([CLI, "serve-llm", "--model", "none", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [CLI, "serve-llm", "--model", "none", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         for _ in range(300):
@@ -50,8 +54,7 @@ def test_openai_client_against_serve_llm(server_url: str) -> None:
     prompt = "PRODUCTS (1):\n[1] Red Jamdani Saree\n    price: ৳ 4,500 | rating: 4.9/5 (26 ratings)\nQUESTION: jamdani"
     reply = client.chat.completions.create(model="none", messages=[{"role": "user", "content": prompt}])
     assert reply.choices[0].message.content.startswith("The best match is **Red Jamdani Saree** [1]")
-    stream = client.chat.completions.create(model="none", messages=[{"role": "user", "content": prompt}],
-                                            stream=True)
+    stream = client.chat.completions.create(model="none", messages=[{"role": "user", "content": prompt}], stream=True)
     pieces = [chunk.choices[0].delta.content or "" for chunk in stream]
     assert len(pieces) > 5 and "".join(pieces) == reply.choices[0].message.content
 
@@ -91,20 +94,58 @@ def judge_server(monkeypatch: pytest.MonkeyPatch):
         yield judge
 
 
-def test_eval_answers_runs_llamaindex_judges_through_openai(judge_server: "Verdict", demo_index_dir: Path,
-                                                            tmp_path: Path) -> None:
+def test_eval_answers_runs_llamaindex_judges_through_openai(
+    judge_server: "Verdict", demo_index_dir: Path, tmp_path: Path
+) -> None:
     from daraz_llama.cli import main
     from tests.conftest import ROOT
 
     questions = ROOT / "daraz_llama" / "data" / "demo_questions.jsonl"
     out = tmp_path / "judged.json"
-    assert main(["eval-answers", "--questions", str(questions), "--index-dir", str(demo_index_dir),
-                 "--generator", "none", "--judge", "openai", "--judge-model", "judge", "--limit", "3",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval-answers",
+                "--questions",
+                str(questions),
+                "--index-dir",
+                str(demo_index_dir),
+                "--generator",
+                "none",
+                "--judge",
+                "openai",
+                "--judge-model",
+                "judge",
+                "--limit",
+                "3",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(out.read_text())["summary"]
     assert summary["judge_faithfulness"] == 1.0 and summary["judge_relevancy"] == 1.0
     assert any("PRODUCTS" in prompt for prompt in judge_server.prompts)  # the judge saw the numbered context
     judge_server.verdict = "NO"
-    assert main(["eval-answers", "--questions", str(questions), "--index-dir", str(demo_index_dir),
-                 "--generator", "none", "--judge", "openai", "--limit", "2", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval-answers",
+                "--questions",
+                str(questions),
+                "--index-dir",
+                str(demo_index_dir),
+                "--generator",
+                "none",
+                "--judge",
+                "openai",
+                "--limit",
+                "2",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["summary"]["judge_faithfulness"] == 0.0

@@ -70,8 +70,14 @@ def natural_queries(tmp_path_factory: pytest.TempPathFactory, demo_corpus: Path)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, corpus_with_duplicate: Path, natural_queries: Path):
     models = tmp_path_factory.mktemp("train") / "models"
-    return run_retrieval_pipeline(corpus_with_duplicate, models, size="tiny", show_progress=False,
-                                  train_queries=[natural_queries], reranker_loss="lambda")
+    return run_retrieval_pipeline(
+        corpus_with_duplicate,
+        models,
+        size="tiny",
+        show_progress=False,
+        train_queries=[natural_queries],
+        reranker_loss="lambda",
+    )
 
 
 def test_pipeline_produces_loadable_models_with_cards(trained) -> None:
@@ -93,8 +99,9 @@ def test_pipeline_produces_loadable_models_with_cards(trained) -> None:
     assert manifest["embedder"]["id"] == model_id(str(trained.embedder_dir))
 
 
-def test_retriever_picks_up_the_fine_tuned_models(trained, corpus_with_duplicate: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retriever_picks_up_the_fine_tuned_models(
+    trained, corpus_with_duplicate: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(trained.embedder_dir.parent.parent)  # ./models/ is found relative to the working folder
     retriever = build_retriever(corpus_with_duplicate, index_dir=tmp_path / "idx", mode="hybrid+rerank", top_k=3)
     assert retriever.mode == "hybrid+rerank"
@@ -105,26 +112,40 @@ def test_retriever_picks_up_the_fine_tuned_models(trained, corpus_with_duplicate
 
 
 def test_second_run_redoes_nothing(trained, corpus_with_duplicate: Path, natural_queries: Path) -> None:
-    again = run_retrieval_pipeline(corpus_with_duplicate, trained.embedder_dir.parent, size="tiny",
-                                   show_progress=False, train_queries=[natural_queries], reranker_loss="lambda")
+    again = run_retrieval_pipeline(
+        corpus_with_duplicate,
+        trained.embedder_dir.parent,
+        size="tiny",
+        show_progress=False,
+        train_queries=[natural_queries],
+        reranker_loss="lambda",
+    )
     assert again.steps_run == []
-    longer = run_retrieval_pipeline(corpus_with_duplicate, trained.embedder_dir.parent, size="tiny",
-                                    show_progress=False, train_queries=[natural_queries], reranker_loss="lambda",
-                                    reranker_max_length=48)
+    longer = run_retrieval_pipeline(
+        corpus_with_duplicate,
+        trained.embedder_dir.parent,
+        size="tiny",
+        show_progress=False,
+        train_queries=[natural_queries],
+        reranker_loss="lambda",
+        reranker_max_length=48,
+    )
     assert longer.steps_run == ["reranker"]  # a cross-encoder setting does not retrain the embedder
     assert json.loads((trained.reranker_dir / "card.json").read_text(encoding="utf-8"))["max_length"] == 48
     assert trained_max_length(str(trained.reranker_dir)) == 48  # what the retriever will feed it
 
 
-def test_natural_queries_are_validated_and_split_by_title(corpus_with_duplicate: Path, natural_queries: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_natural_queries_are_validated_and_split_by_title(
+    corpus_with_duplicate: Path, natural_queries: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from daraz_llama.corpus import parse_corpus
 
     titles = {p.product_id: p.title for p in parse_corpus(corpus_with_duplicate).products}
     natural = load_natural([natural_queries], titles, seed=3, dev_share=0.25)
     assert [(p.line, p.message) for p in natural.problems] == [
         (4, "not JSON (Expecting property name enclosed in double quotes)"),
-        (14, "qid n-bad: relevant id(s) not in the corpus: 123")]
+        (14, "qid n-bad: relevant id(s) not in the corpus: 123"),
+    ]
     assert f"{natural_queries}:4:" in capsys.readouterr().err
     assert len(natural.train) + len(natural.dev) == 12 and 2 <= len(natural.dev) <= 5
     dev_titles = {titles[pid] for q in natural.dev for pid in q.relevant_ids}
@@ -145,8 +166,9 @@ def test_real_natural_queries_split_without_leakage(real_corpus: Path) -> None:
     assert not train_groups & {group[pid] for q in natural.dev for pid in q.relevant_ids}
 
 
-def test_silver_queries_of_natural_dev_products_are_not_trained_on(corpus_with_duplicate: Path,
-                                                                   natural_queries: Path, tmp_path: Path) -> None:
+def test_silver_queries_of_natural_dev_products_are_not_trained_on(
+    corpus_with_duplicate: Path, natural_queries: Path, tmp_path: Path
+) -> None:
     index = build_index(corpus_with_duplicate, tmp_path / "idx", embedder=None, show_progress=False)
     data = prepare_data(index, tmp_path / "work", 13, [natural_queries])
     dev_titles = {data.title_group[pid] for q in data.natural_dev for pid in q.relevant_ids}
@@ -161,8 +183,7 @@ def test_silver_queries_of_natural_dev_products_are_not_trained_on(corpus_with_d
     )
 
 
-def test_negatives_never_hold_positives_or_duplicates(corpus_with_duplicate: Path, minilm: str,
-                                                      tmp_path: Path) -> None:
+def test_negatives_never_hold_positives_or_duplicates(corpus_with_duplicate: Path, minilm: str, tmp_path: Path) -> None:
     index = build_index(corpus_with_duplicate, tmp_path / "idx", embedder=minilm, show_progress=False)
     data = prepare_data(index, tmp_path / "work")
     gamepad = [q for q in data.train + data.dev if "700000471" in q.relevant_ids or "799999901" in q.relevant_ids]

@@ -27,8 +27,12 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(ROOT / name, source / name)
     for name in ("daraz_llama", "training"):
         shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", ".files"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(source)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return next(out.glob("daraz_llama-*.whl"))
 
 
@@ -37,8 +41,9 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     """A new virtual environment with ``daraz-llama[chat]`` from the wheel (the registry gives the rest)."""
     venv = tmp_path_factory.mktemp("fresh") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    installed = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[chat]"],
-                               capture_output=True, text=True)
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[chat]"], capture_output=True, text=True
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv
 
@@ -51,9 +56,15 @@ def _run(venv: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_wheel_ships_the_app_the_demo_and_training_under_one_name(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     app_root = "daraz_llama/chat/app_root"
-    for needed in ("daraz_llama/chat/app.py", f"{app_root}/.chainlit/config.toml", f"{app_root}/chainlit.md",
-                   f"{app_root}/public/elements/ProductCards.jsx", "daraz_llama/data/demo_corpus.md",
-                   "daraz_llama/training/pipeline.py", "daraz_llama/py.typed"):
+    for needed in (
+        "daraz_llama/chat/app.py",
+        f"{app_root}/.chainlit/config.toml",
+        f"{app_root}/chainlit.md",
+        f"{app_root}/public/elements/ProductCards.jsx",
+        "daraz_llama/data/demo_corpus.md",
+        "daraz_llama/training/pipeline.py",
+        "daraz_llama/py.typed",
+    ):
         assert needed in names, needed
     assert {name.split("/")[0] for name in names} == {"daraz_llama", wheel.name.split("-py3")[0] + ".dist-info"}
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
@@ -66,21 +77,34 @@ def test_the_wheel_ships_the_app_the_demo_and_training_under_one_name(wheel: Pat
 
 def test_index_and_search_from_a_fresh_install_never_import_torch(fresh_venv: Path, tmp_path: Path) -> None:
     python, cli = fresh_venv / "bin" / "python", fresh_venv / "bin" / "daraz-llama"
-    site = _run(fresh_venv, str(python), "-c", "import daraz_llama, pathlib; print(pathlib.Path(daraz_llama.__file__)"
-                ".parent)", cwd=tmp_path)
+    site = _run(
+        fresh_venv,
+        str(python),
+        "-c",
+        "import daraz_llama, pathlib; print(pathlib.Path(daraz_llama.__file__).parent)",
+        cwd=tmp_path,
+    )
     package = Path(site.stdout.strip())
     assert ROOT not in package.parents, package  # the installed copy, not this checkout
-    indexed = _run(fresh_venv, str(cli), "index", str(package / "data" / "demo_corpus.md"), "--index-dir", "idx",
-                   cwd=tmp_path)
+    indexed = _run(
+        fresh_venv, str(cli), "index", str(package / "data" / "demo_corpus.md"), "--index-dir", "idx", cwd=tmp_path
+    )
     assert indexed.returncode == 0, indexed.stderr
     assert "BM25 only" in indexed.stdout and "daraz-llama[dense]" in indexed.stdout
-    found = _run(fresh_venv, str(cli), "search", "fantech wired gamepad for pc", "--index-dir", "idx", "--json",
-                 cwd=tmp_path)
+    found = _run(
+        fresh_venv, str(cli), "search", "fantech wired gamepad for pc", "--index-dir", "idx", "--json", cwd=tmp_path
+    )
     assert found.returncode == 0, found.stderr
     assert "Fantech WGP13" in json.loads(found.stdout)[0]["title"]
-    imported = _run(fresh_venv, str(python), "-c", "import sys, importlib.util, daraz_llama, daraz_llama.cli, "
-                    "daraz_llama.answers.chat_engine; print(importlib.util.find_spec('torch') is None, "
-                    "'torch' in sys.modules)", cwd=tmp_path)
+    imported = _run(
+        fresh_venv,
+        str(python),
+        "-c",
+        "import sys, importlib.util, daraz_llama, daraz_llama.cli, "
+        "daraz_llama.answers.chat_engine; print(importlib.util.find_spec('torch') is None, "
+        "'torch' in sys.modules)",
+        cwd=tmp_path,
+    )
     assert imported.stdout.split() == ["True", "False"], imported.stderr
 
 
@@ -94,9 +118,23 @@ def test_the_chat_from_a_fresh_install_answers_in_the_browser(fresh_venv: Path, 
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DARAZ_LLAMA_", "CHAINLIT_"))}
     env["TMPDIR"] = str(scratch)
     with log.open("w") as out:
-        server = subprocess.Popen([str(fresh_venv / "bin" / "daraz-llama"), "chat", "--corpus",
-                                   str(package / "data" / "demo_corpus.md"), "--index-dir", "idx", "--port", str(port)],
-                                  cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [
+                str(fresh_venv / "bin" / "daraz-llama"),
+                "chat",
+                "--corpus",
+                str(package / "data" / "demo_corpus.md"),
+                "--index-dir",
+                "idx",
+                "--port",
+                str(port),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         _wait_for_http(f"http://127.0.0.1:{port}/", server, log)
         page = _open_chat(browser, f"http://127.0.0.1:{port}")

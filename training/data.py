@@ -83,8 +83,13 @@ def _hash_records(*parts: list[QueryRecord]) -> str:
     return digest.hexdigest()[:16]
 
 
-def prepare_data(index: ProductIndex, work_dir: Path, seed: int = 13,
-                 natural_files: Sequence[str | Path] = (), use_silver: bool = True) -> TrainingData:
+def prepare_data(
+    index: ProductIndex,
+    work_dir: Path,
+    seed: int = 13,
+    natural_files: Sequence[str | Path] = (),
+    use_silver: bool = True,
+) -> TrainingData:
     """Silver splits for the indexed corpus (written once to ``work_dir/data``, reused after), and the
     natural queries of ``natural_files`` split by title group into train and natural-dev.
 
@@ -124,9 +129,15 @@ def prepare_data(index: ProductIndex, work_dir: Path, seed: int = 13,
         if not natural_train:
             raise ValueError("training without silver queries needs natural ones (--train-queries)")
         train = []
-    return TrainingData(train=train, dev=dev, passages=passages, title_group=title_group,
-                        data_hash=_hash_records(train, dev, natural_train, natural_dev),
-                        natural_train=natural_train, natural_dev=natural_dev)
+    return TrainingData(
+        train=train,
+        dev=dev,
+        passages=passages,
+        title_group=title_group,
+        data_hash=_hash_records(train, dev, natural_train, natural_dev),
+        natural_train=natural_train,
+        natural_dev=natural_dev,
+    )
 
 
 def sample(records: list[QueryRecord], limit: int | None, seed: int) -> list[QueryRecord]:
@@ -143,8 +154,9 @@ def training_queries(data: TrainingData, budget: int | None, natural_upsample: i
     return natural + sample(data.train, room, seed)
 
 
-def dev_retrieval_set(data: TrainingData, queries: int, distractors: int, seed: int
-                      ) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
+def dev_retrieval_set(
+    data: TrainingData, queries: int, distractors: int, seed: int
+) -> tuple[dict[str, str], dict[str, str], dict[str, set[str]]]:
     """Queries, corpus and relevance for sentence-transformers' ``InformationRetrievalEvaluator``,
     from the selection split (natural-dev when there is one)."""
     chosen = sample(data.selection_dev, queries, seed)

@@ -67,8 +67,11 @@ def sft_messages(question: str, index_retriever: Any, products: int = 5) -> list
     numbered products), with the correct-by-construction answer last."""
     engine = ProductChatEngine(index_retriever, CatalogAnswerLLM(), context_products=products)
     system, user = (str(message.content) for message in engine.prepare(question)[0])
-    return [{"role": "system", "content": system}, {"role": "user", "content": user},
-            {"role": "assistant", "content": compose_answer(f"{system}\n{user}")}]
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": compose_answer(f"{system}\n{user}")},
+    ]
 
 
 def build_sft_set(index: ProductIndex, queries: list[QueryRecord], count: int, seed: int) -> list[dict[str, Any]]:
@@ -109,10 +112,15 @@ def _load_for_training(base: str, preset: GeneratorPreset) -> tuple[Any, Any, st
         try:
             from unsloth import FastLanguageModel  # type: ignore[import-not-found]
 
-            model, tokenizer = FastLanguageModel.from_pretrained(base, max_seq_length=preset.max_length,
-                                                                 load_in_4bit=False)
-            model = FastLanguageModel.get_peft_model(model, r=preset.lora_r, lora_alpha=2 * preset.lora_r,
-                                                     target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+            model, tokenizer = FastLanguageModel.from_pretrained(
+                base, max_seq_length=preset.max_length, load_in_4bit=False
+            )
+            model = FastLanguageModel.get_peft_model(
+                model,
+                r=preset.lora_r,
+                lora_alpha=2 * preset.lora_r,
+                target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+            )
             return model, tokenizer, "unsloth"
         except ImportError:
             logger.warning("CUDA is present but Unsloth is not installed: training with peft")
@@ -123,8 +131,13 @@ def _load_for_training(base: str, preset: GeneratorPreset) -> tuple[Any, Any, st
 
     tokenizer, _ = load_causal_lm(base)
     model = AutoModelForCausalLM.from_pretrained(base).to(torch_device())
-    config = LoraConfig(r=preset.lora_r, lora_alpha=2 * preset.lora_r, lora_dropout=0.05, task_type="CAUSAL_LM",
-                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    config = LoraConfig(
+        r=preset.lora_r,
+        lora_alpha=2 * preset.lora_r,
+        lora_dropout=0.05,
+        task_type="CAUSAL_LM",
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+    )
     return get_peft_model(model, config), tokenizer, "peft"
 
 
@@ -146,8 +159,9 @@ def _plot_loss(history: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
-def train_generator(examples: list[dict[str, Any]], base: str, out_dir: Path, preset: GeneratorPreset,
-                    seed: int = 13) -> dict[str, Any]:
+def train_generator(
+    examples: list[dict[str, Any]], base: str, out_dir: Path, preset: GeneratorPreset, seed: int = 13
+) -> dict[str, Any]:
     """LoRA-train ``base`` on ``examples``; save the merged model, its tokenizer, a card and a loss PNG."""
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
@@ -156,16 +170,29 @@ def train_generator(examples: list[dict[str, Any]], base: str, out_dir: Path, pr
     model, tokenizer, backend = _load_for_training(base, preset)
     rows = [row for row in (_tokenize(e, tokenizer, preset.max_length) for e in examples) if row is not None]
     if len(rows) < len(examples):
-        logger.warning("%d of %d SFT examples are longer than %d tokens: left out", len(examples) - len(rows),
-                       len(examples), preset.max_length)
+        logger.warning(
+            "%d of %d SFT examples are longer than %d tokens: left out",
+            len(examples) - len(rows),
+            len(examples),
+            preset.max_length,
+        )
     dataset = Dataset.from_list(rows)
     checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
     device = torch_device()
-    args = TrainingArguments(output_dir=str(checkpoints), max_steps=preset.max_steps,
-                             per_device_train_batch_size=preset.batch, gradient_accumulation_steps=preset.grad_accum,
-                             learning_rate=preset.lr, warmup_steps=max(1, preset.max_steps // 10),
-                             logging_steps=max(1, preset.max_steps // 20), save_strategy="no", report_to="none",
-                             seed=seed, use_cpu=device == "cpu", bf16=device == "cuda")
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        max_steps=preset.max_steps,
+        per_device_train_batch_size=preset.batch,
+        gradient_accumulation_steps=preset.grad_accum,
+        learning_rate=preset.lr,
+        warmup_steps=max(1, preset.max_steps // 10),
+        logging_steps=max(1, preset.max_steps // 20),
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        use_cpu=device == "cpu",
+        bf16=device == "cuda",
+    )
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
     trainer.train()
@@ -175,9 +202,16 @@ def train_generator(examples: list[dict[str, Any]], base: str, out_dir: Path, pr
     tokenizer.save_pretrained(str(out_dir))
     _plot_loss(trainer.state.log_history, out_dir / "loss.png")
     data_hash = hashlib.sha256(json.dumps(examples, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
-    card = {"base_model": base, "data_hash": data_hash, "backend": backend, "examples": len(rows),
-            "examples_too_long": len(examples) - len(rows),
-            "train_seconds": time.perf_counter() - started, "device": device, "settings": preset.__dict__,
-            "loss_log": [h for h in trainer.state.log_history if "loss" in h]}
+    card = {
+        "base_model": base,
+        "data_hash": data_hash,
+        "backend": backend,
+        "examples": len(rows),
+        "examples_too_long": len(examples) - len(rows),
+        "train_seconds": time.perf_counter() - started,
+        "device": device,
+        "settings": preset.__dict__,
+        "loss_log": [h for h in trainer.state.log_history if "loss" in h],
+    }
     write_model_card(out_dir, "daraz-llama fine-tuned generator (Gemma 3 270M)", card)
     return card

@@ -18,9 +18,18 @@ def write_model_card(folder: Path, title: str, card: dict[str, Any], readme: boo
     (folder / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
     if not readme:
         return
-    lines = [f"# {title}", "", f"- base model: `{card.get('base_model')}`", f"- data hash: `{card.get('data_hash')}`",
-             f"- training time: {card.get('train_seconds', 0):.0f} s", "", "## Dev metrics", "",
-             "| metric | before | after |", "| --- | ---: | ---: |"]
+    lines = [
+        f"# {title}",
+        "",
+        f"- base model: `{card.get('base_model')}`",
+        f"- data hash: `{card.get('data_hash')}`",
+        f"- training time: {card.get('train_seconds', 0):.0f} s",
+        "",
+        "## Dev metrics",
+        "",
+        "| metric | before | after |",
+        "| --- | ---: | ---: |",
+    ]
     before, after = card.get("dev_before", {}), card.get("dev_after", {})
     for key in sorted(set(before) | set(after)):
         lines.append(f"| {key} | {before.get(key, float('nan')):.4f} | {after.get(key, float('nan')):.4f} |")

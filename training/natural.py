@@ -22,8 +22,9 @@ class NaturalQueries:
     sources: list[str]
 
 
-def read_query_files(paths: Sequence[str | Path], known_ids: Collection[str]) -> tuple[list[QueryRecord],
-                                                                                        list[QueryProblem]]:
+def read_query_files(
+    paths: Sequence[str | Path], known_ids: Collection[str]
+) -> tuple[list[QueryRecord], list[QueryProblem]]:
     """Every valid query of ``paths`` (qids made unique per file); bad lines reported with their number."""
     records: list[QueryRecord] = []
     problems: list[QueryProblem] = []
@@ -35,9 +36,11 @@ def read_query_files(paths: Sequence[str | Path], known_ids: Collection[str]) ->
     return records, problems
 
 
-def split_by_title(records: list[QueryRecord], title_of: dict[str, str], dev_share: float = NATURAL_DEV_SHARE,
-                   seed: int = 13) -> tuple[list[QueryRecord], list[QueryRecord]]:
+def split_by_title(
+    records: list[QueryRecord], title_of: dict[str, str], dev_share: float = NATURAL_DEV_SHARE, seed: int = 13
+) -> tuple[list[QueryRecord], list[QueryRecord]]:
     """Train and dev queries such that no title (a product and its same-title duplicates) is in both."""
+
     def group(record: QueryRecord) -> str:
         return " ".join(title_of.get(record.relevant_ids[0], record.relevant_ids[0]).lower().split())
 
@@ -59,8 +62,9 @@ def split_by_title(records: list[QueryRecord], title_of: dict[str, str], dev_sha
     return train, dev
 
 
-def load_natural(paths: Sequence[str | Path], title_of: dict[str, str], seed: int = 13,
-                 dev_share: float = NATURAL_DEV_SHARE) -> NaturalQueries:
+def load_natural(
+    paths: Sequence[str | Path], title_of: dict[str, str], seed: int = 13, dev_share: float = NATURAL_DEV_SHARE
+) -> NaturalQueries:
     """Read ``paths`` against the indexed products and split them; problems are printed and kept."""
     records, problems = read_query_files(paths, set(title_of))
     for problem in problems[:20]:

@@ -25,8 +25,14 @@ class MinedQuery:
     negative_ids: list[str]
 
 
-def mine_negatives(index: ProductIndex, data: TrainingData, queries: list[QueryRecord], per_query: int,
-                   depth: int, show_progress: bool = True) -> list[MinedQuery]:
+def mine_negatives(
+    index: ProductIndex,
+    data: TrainingData,
+    queries: list[QueryRecord],
+    per_query: int,
+    depth: int,
+    show_progress: bool = True,
+) -> list[MinedQuery]:
     """For each query, the best-ranked wrong products from BM25 and dense retrieval, alternating.
 
     Neither the relevant products nor their duplicates (same title) are ever a negative, nor a listing
@@ -46,8 +52,12 @@ def mine_negatives(index: ProductIndex, data: TrainingData, queries: list[QueryR
         negatives: list[str] = []
         for rank in range(depth):
             for ids in ranked:
-                if rank < len(ids) and ids[rank] not in excluded and ids[rank] not in negatives \
-                        and not data.near_duplicate(ids[rank], record.relevant_ids[0]):
+                if (
+                    rank < len(ids)
+                    and ids[rank] not in excluded
+                    and ids[rank] not in negatives
+                    and not data.near_duplicate(ids[rank], record.relevant_ids[0])
+                ):
                     negatives.append(ids[rank])
         if negatives:
             mined.append(MinedQuery(record.qid, record.query, record.relevant_ids[0], negatives[:per_query]))

@@ -46,11 +46,20 @@ def _say(step: str, message: str) -> None:
     print(f"[train] {step}: {message}", flush=True)
 
 
-def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models", size: str = "cpu",
-                           embedder_base: str | None = None, reranker_base: str | None = None,
-                           reranker_loss: str = "bce", seed: int = 13, force: bool = False,
-                           show_progress: bool = True, train_queries: Sequence[str | Path] = (),
-                           use_silver: bool = True, reranker_max_length: int | None = None) -> PipelineResult:
+def run_retrieval_pipeline(
+    corpus: str | Path,
+    models_dir: str | Path = "models",
+    size: str = "cpu",
+    embedder_base: str | None = None,
+    reranker_base: str | None = None,
+    reranker_loss: str = "bce",
+    seed: int = 13,
+    force: bool = False,
+    show_progress: bool = True,
+    train_queries: Sequence[str | Path] = (),
+    use_silver: bool = True,
+    reranker_max_length: int | None = None,
+) -> PipelineResult:
     """Train both retrieval models on ``corpus``; outputs in ``models_dir``/embedder-ft and reranker-ft.
 
     ``train_queries``: natural query files (a search log with clicked products has the same shape),
@@ -71,13 +80,17 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     reranker_base = reranker_base or packaged_minilm_path()
     steps: list[str] = []
 
-    base_index = open_index(corpus, RetrieverConfig(embedder="none", index_dir=work / "index-bm25"),
-                            show_progress=show_progress)
+    base_index = open_index(
+        corpus, RetrieverConfig(embedder="none", index_dir=work / "index-bm25"), show_progress=show_progress
+    )
     data = prepare_data(base_index, work, seed, train_queries, use_silver)
     counts = base_index.manifest["counts"]
     training_size = len(data.train) + preset.natural_upsample * len(data.natural_train)
-    natural = (f"{len(data.natural_train)} train / {len(data.natural_dev)} natural-dev natural queries, "
-               if train_queries else "")
+    natural = (
+        f"{len(data.natural_train)} train / {len(data.natural_dev)} natural-dev natural queries, "
+        if train_queries
+        else ""
+    )
     _say(
         "data",
         f"{natural}{len(data.train)} train / {len(data.dev)} dev silver queries over {counts['products']} "
@@ -88,17 +101,22 @@ def run_retrieval_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     if _embedder_step(data, preset, embedder_base, embedder_dir, seed, force):
         steps.append("embedder")
     ft_index_dir = work / "index-ft"
-    ft_index = open_index(corpus, RetrieverConfig(embedder=str(embedder_dir), index_dir=ft_index_dir),
-                          show_progress=show_progress)
+    ft_index = open_index(
+        corpus, RetrieverConfig(embedder=str(embedder_dir), index_dir=ft_index_dir), show_progress=show_progress
+    )
     train_mined, dev_mined, mined = _negatives_step(ft_index, data, preset, work, seed, force, show_progress)
     if mined:
         steps.append("negatives")
-    if _reranker_step(data, preset, train_mined, dev_mined, reranker_base, reranker_dir, reranker_loss, seed,
-                      force or mined):
+    if _reranker_step(
+        data, preset, train_mined, dev_mined, reranker_base, reranker_dir, reranker_loss, seed, force or mined
+    ):
         steps.append("reranker")
     seconds = time.perf_counter() - started
-    _say("done", f"{', '.join(steps) or 'nothing to do'} in {seconds / 60:.1f} min; index with the fine-tuned "
-                 f"embedder: {ft_index_dir}")
+    _say(
+        "done",
+        f"{', '.join(steps) or 'nothing to do'} in {seconds / 60:.1f} min; index with the fine-tuned "
+        f"embedder: {ft_index_dir}",
+    )
     return PipelineResult(embedder_dir, reranker_dir, ft_index_dir, steps, seconds)
 
 
@@ -115,8 +133,9 @@ def _embedder_step(data: TrainingData, preset: SizePreset, base: str, out_dir: P
     return True
 
 
-def _negatives_step(index: ProductIndex, data: TrainingData, preset: SizePreset, work: Path, seed: int, force: bool,
-                    show_progress: bool) -> tuple[list[MinedQuery], list[MinedQuery], bool]:
+def _negatives_step(
+    index: ProductIndex, data: TrainingData, preset: SizePreset, work: Path, seed: int, force: bool, show_progress: bool
+) -> tuple[list[MinedQuery], list[MinedQuery], bool]:
     """Hard negatives for training and dev, mined with ``index``'s embedder or reused; whether they were mined."""
     embedder_id = model_id(str(index.embedder))
     train_file = work / "data" / f"negatives-{preset.name}.jsonl"
@@ -130,15 +149,23 @@ def _negatives_step(index: ProductIndex, data: TrainingData, preset: SizePreset,
     ce_queries = training_queries(data, preset.ce_queries, 1, seed + 1)
     dev_queries = sample(data.selection_dev, preset.dev_queries, seed)
     train_mined = mine_negatives(index, data, ce_queries, preset.ce_negatives, preset.mine_depth, show_progress)
-    dev_mined = mine_negatives(index, data, dev_queries, max(preset.ce_negatives, 9), preset.mine_depth,
-                               show_progress)
+    dev_mined = mine_negatives(index, data, dev_queries, max(preset.ce_negatives, 9), preset.mine_depth, show_progress)
     save_negatives(train_file, train_mined, data.data_hash, embedder_id)
     save_negatives(dev_file, dev_mined, data.data_hash, embedder_id)
     return train_mined, dev_mined, True
 
 
-def _reranker_step(data: TrainingData, preset: SizePreset, train_mined: list[MinedQuery], dev_mined: list[MinedQuery],
-                   base: str, out_dir: Path, loss: str, seed: int, force: bool) -> bool:
+def _reranker_step(
+    data: TrainingData,
+    preset: SizePreset,
+    train_mined: list[MinedQuery],
+    dev_mined: list[MinedQuery],
+    base: str,
+    out_dir: Path,
+    loss: str,
+    seed: int,
+    force: bool,
+) -> bool:
     """Fine-tune the cross-encoder unless its card says it is up to date; whether it ran."""
     from daraz_llama.training.reranker import train_reranker
 
@@ -151,8 +178,14 @@ def _reranker_step(data: TrainingData, preset: SizePreset, train_mined: list[Min
     return True
 
 
-def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models", size: str = "cpu",
-                           base: str | None = None, seed: int = 13, show_progress: bool = True) -> dict:
+def run_generator_pipeline(
+    corpus: str | Path,
+    models_dir: str | Path = "models",
+    size: str = "cpu",
+    base: str | None = None,
+    seed: int = 13,
+    show_progress: bool = True,
+) -> dict:
     """Build the SFT set from ``corpus`` and fine-tune the generator into ``models_dir``/generator-ft.
 
     Also writes held-out questions (products of the silver dev split) for ``daraz-llama eval-answers``.
@@ -173,14 +206,28 @@ def run_generator_pipeline(corpus: str | Path, models_dir: str | Path = "models"
     held_out = build_sft_set(index, data.dev, preset.eval_questions, seed + 1)
     data_dir = work / "data"
     (data_dir / f"sft-{size}.jsonl").write_text(
-        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
-    questions = [{"qid": e["qid"], "question": e["messages"][1]["content"].splitlines()[0].removeprefix("QUESTION: "),
-                  "answerable": "couldn't find" not in e["messages"][2]["content"]} for e in held_out]
+        "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
+    )
+    questions = [
+        {
+            "qid": e["qid"],
+            "question": e["messages"][1]["content"].splitlines()[0].removeprefix("QUESTION: "),
+            "answerable": "couldn't find" not in e["messages"][2]["content"],
+        }
+        for e in held_out
+    ]
     (data_dir / f"generator-eval-{size}.jsonl").write_text(
-        "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions), encoding="utf-8")
-    _say("generator", f"{len(examples)} SFT examples, {len(questions)} held-out questions; fine-tuning "
-                      f"{base or 'Gemma 3 270M'} -> {models_dir / 'generator-ft'}")
+        "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions), encoding="utf-8"
+    )
+    _say(
+        "generator",
+        f"{len(examples)} SFT examples, {len(questions)} held-out questions; fine-tuning "
+        f"{base or 'Gemma 3 270M'} -> {models_dir / 'generator-ft'}",
+    )
     card = train_generator(examples, base or str(base_gemma_folder()), models_dir / "generator-ft", preset, seed)
-    _say("generator", f"done in {card['train_seconds'] / 60:.1f} min with {card['backend']}; held-out questions: "
-                      f"{data_dir / f'generator-eval-{size}.jsonl'}")
+    _say(
+        "generator",
+        f"done in {card['train_seconds'] / 60:.1f} min with {card['backend']}; held-out questions: "
+        f"{data_dir / f'generator-eval-{size}.jsonl'}",
+    )
     return card

@@ -51,8 +51,10 @@ class SizePreset:
         if self.dev_queries < 1 or self.evals_per_run < 1:
             raise ValueError(f"{self.name}: the dev evaluation needs queries and at least one run")
         if self.budget_minutes is not None and self.estimated_cpu_minutes(8298, 14215, 16251) > self.budget_minutes:
-            raise ValueError(f"{self.name}: estimated {self.estimated_cpu_minutes(8298, 14215, 16251):.0f} min on "
-                             f"the CPU, over its {self.budget_minutes} min budget")
+            raise ValueError(
+                f"{self.name}: estimated {self.estimated_cpu_minutes(8298, 14215, 16251):.0f} min on "
+                f"the CPU, over its {self.budget_minutes} min budget"
+            )
 
     def estimated_cpu_minutes(self, products: int, chunks: int, train_queries: int) -> float:
         """Rough CPU time of the whole pipeline on a corpus of this size, from measured throughputs."""
@@ -79,15 +81,63 @@ class SizePreset:
 RERANKER_LOSSES = ("bce", "mnrl", "lambda", "listnet")  # pointwise, one-vs-negatives, listwise ×2
 
 PRESETS = {
-    "tiny": SizePreset("tiny", embed_queries=40, embed_epochs=1, embed_batch=8, embed_max_seq=64, embed_lr=5e-5,
-                       dev_queries=10, dev_distractors=20, evals_per_run=1, ce_queries=20, ce_negatives=2,
-                       ce_epochs=1, ce_batch=8, ce_max_len=64, ce_lr=5e-5, mine_depth=5, budget_minutes=None),
-    "cpu": SizePreset("cpu", embed_queries=9000, embed_epochs=1, embed_batch=48, embed_max_seq=128, embed_lr=8e-5,
-                      dev_queries=400, dev_distractors=1600, evals_per_run=2, ce_queries=5000, ce_negatives=3,
-                      ce_epochs=1, ce_batch=32, ce_max_len=64, ce_lr=5e-5, mine_depth=10, budget_minutes=45),
-    "gpu": SizePreset("gpu", embed_queries=None, embed_epochs=2, embed_batch=128, embed_max_seq=256, embed_lr=8e-5,
-                      dev_queries=1000, dev_distractors=7000, evals_per_run=4, ce_queries=8000, ce_negatives=7,
-                      ce_epochs=1, ce_batch=64, ce_max_len=64, ce_lr=5e-5, mine_depth=20, budget_minutes=None),
+    "tiny": SizePreset(
+        "tiny",
+        embed_queries=40,
+        embed_epochs=1,
+        embed_batch=8,
+        embed_max_seq=64,
+        embed_lr=5e-5,
+        dev_queries=10,
+        dev_distractors=20,
+        evals_per_run=1,
+        ce_queries=20,
+        ce_negatives=2,
+        ce_epochs=1,
+        ce_batch=8,
+        ce_max_len=64,
+        ce_lr=5e-5,
+        mine_depth=5,
+        budget_minutes=None,
+    ),
+    "cpu": SizePreset(
+        "cpu",
+        embed_queries=9000,
+        embed_epochs=1,
+        embed_batch=48,
+        embed_max_seq=128,
+        embed_lr=8e-5,
+        dev_queries=400,
+        dev_distractors=1600,
+        evals_per_run=2,
+        ce_queries=5000,
+        ce_negatives=3,
+        ce_epochs=1,
+        ce_batch=32,
+        ce_max_len=64,
+        ce_lr=5e-5,
+        mine_depth=10,
+        budget_minutes=45,
+    ),
+    "gpu": SizePreset(
+        "gpu",
+        embed_queries=None,
+        embed_epochs=2,
+        embed_batch=128,
+        embed_max_seq=256,
+        embed_lr=8e-5,
+        dev_queries=1000,
+        dev_distractors=7000,
+        evals_per_run=4,
+        ce_queries=8000,
+        ce_negatives=7,
+        ce_epochs=1,
+        ce_batch=64,
+        ce_max_len=64,
+        ce_lr=5e-5,
+        mine_depth=20,
+        budget_minutes=None,
+    ),
 }
 
 

@@ -33,8 +33,14 @@ logger = logging.getLogger(__name__)
 
 
 def _reranking_samples(data: TrainingData, mined: list[MinedQuery]) -> list[dict[str, Any]]:
-    return [{"query": m.query, "positive": [data.passages[m.positive_id]],
-             "negative": [data.passages[n] for n in m.negative_ids]} for m in mined]
+    return [
+        {
+            "query": m.query,
+            "positive": [data.passages[m.positive_id]],
+            "negative": [data.passages[n] for n in m.negative_ids],
+        }
+        for m in mined
+    ]
 
 
 def _dataset(data: TrainingData, mined: list[MinedQuery], loss: str, negatives: int) -> Dataset:
@@ -47,14 +53,18 @@ def _dataset(data: TrainingData, mined: list[MinedQuery], loss: str, negatives: 
                 rows["label"].append(label)
         return Dataset.from_dict(rows)
     if loss in ("lambda", "listnet"):
-        return Dataset.from_dict({
-            "query": [m.query for m in mined],
-            "docs": [[data.passages[pid] for pid in [m.positive_id, *m.negative_ids]] for m in mined],
-            "labels": [[1.0] + [0.0] * len(m.negative_ids) for m in mined],
-        })
+        return Dataset.from_dict(
+            {
+                "query": [m.query for m in mined],
+                "docs": [[data.passages[pid] for pid in [m.positive_id, *m.negative_ids]] for m in mined],
+                "labels": [[1.0] + [0.0] * len(m.negative_ids) for m in mined],
+            }
+        )
     complete = [m for m in mined if len(m.negative_ids) >= negatives]  # mnrl: fixed-width rows
-    columns: dict[str, list] = {"query": [m.query for m in complete],
-                                "positive": [data.passages[m.positive_id] for m in complete]}
+    columns: dict[str, list] = {
+        "query": [m.query for m in complete],
+        "positive": [data.passages[m.positive_id] for m in complete],
+    }
     for i in range(negatives):
         columns[f"negative_{i + 1}"] = [data.passages[m.negative_ids[i]] for m in complete]
     return Dataset.from_dict(columns)
@@ -75,22 +85,44 @@ def _objective(model: CrossEncoder, loss: str, negatives: int):
     return MultipleNegativesRankingLoss(model, num_negatives=negatives)
 
 
-def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQuery], base_model: str,
-                   out_dir: Path, preset: SizePreset, loss: str = "bce", seed: int = 13) -> dict[str, Any]:
+def train_reranker(
+    data: TrainingData,
+    train: list[MinedQuery],
+    dev: list[MinedQuery],
+    base_model: str,
+    out_dir: Path,
+    preset: SizePreset,
+    loss: str = "bce",
+    seed: int = 13,
+) -> dict[str, Any]:
     """Train a cross-encoder (fresh scoring head on ``base_model`` unless it is one already)."""
     if loss not in RERANKER_LOSSES:
         raise ValueError(f"unknown re-ranker loss {loss!r}: choose one of {', '.join(RERANKER_LOSSES)}")
     started = time.perf_counter()
     device = torch_device()
-    model = CrossEncoder(base_model, num_labels=1, max_length=preset.ce_max_len, device=device,
-                         model_card_data=CrossEncoderModelCardData(
-                             language="en", license="mit", model_name="daraz-llama fine-tuned re-ranker",
-                             train_datasets=[{"name": f"daraz-llama {data.selection_name} mined hard negatives"}]))
+    model = CrossEncoder(
+        base_model,
+        num_labels=1,
+        max_length=preset.ce_max_len,
+        device=device,
+        model_card_data=CrossEncoderModelCardData(
+            language="en",
+            license="mit",
+            model_name="daraz-llama fine-tuned re-ranker",
+            train_datasets=[{"name": f"daraz-llama {data.selection_name} mined hard negatives"}],
+        ),
+    )
     dataset = _dataset(data, train, loss, preset.ce_negatives)
     objective = _objective(model, loss, preset.ce_negatives)
     dev_name = data.selection_name
-    evaluator = CrossEncoderRerankingEvaluator(_reranking_samples(data, dev), at_k=10, name=dev_name,
-                                               always_rerank_positives=True, batch_size=64, write_csv=False)
+    evaluator = CrossEncoderRerankingEvaluator(
+        _reranking_samples(data, dev),
+        at_k=10,
+        name=dev_name,
+        always_rerank_positives=True,
+        batch_size=64,
+        write_csv=False,
+    )
     before = _scores(evaluator(model), dev_name)
     # Listwise rows hold a whole list: batches of lists, about as many (query, passage) pairs as bce's.
     batch = preset.ce_batch if loss == "bce" else max(2, preset.ce_batch // (1 + preset.ce_negatives))
@@ -109,10 +141,18 @@ def train_reranker(data: TrainingData, train: list[MinedQuery], dev: list[MinedQ
     model.save(str(out_dir))
     shutil.rmtree(checkpoints, ignore_errors=True)
     card = {
-        "base_model": base_model, "data_hash": data.data_hash, "train_rows": len(dataset),
-        "train_queries": len(train), "loss": loss, "train_seconds": time.perf_counter() - started, "device": device,
-        "max_length": preset.ce_max_len, "settings": preset.as_dict(),
-        "dev": {"split": dev_name, "queries": len(dev)}, "dev_before": before, "dev_after": after,
+        "base_model": base_model,
+        "data_hash": data.data_hash,
+        "train_rows": len(dataset),
+        "train_queries": len(train),
+        "loss": loss,
+        "train_seconds": time.perf_counter() - started,
+        "device": device,
+        "max_length": preset.ce_max_len,
+        "settings": preset.as_dict(),
+        "dev": {"split": dev_name, "queries": len(dev)},
+        "dev_before": before,
+        "dev_after": after,
         "loss_log": [e for e in trainer.state.log_history if "loss" in e],
     }
     write_model_card(out_dir, "daraz-llama fine-tuned re-ranker", card, readme=False)  # README.md: the library's

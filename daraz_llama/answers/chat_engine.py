@@ -69,10 +69,12 @@ def _fit_text(product: ContextProduct, node: NodeWithScore) -> str:
     return " ".join(str(value) for value in fields if value)
 
 
-def order_by_fit(products: list[ContextProduct], fits: list[ProductFit], cheapest: bool = False
-                 ) -> list[tuple[ContextProduct, ProductFit]]:
+def order_by_fit(
+    products: list[ContextProduct], fits: list[ProductFit], cheapest: bool = False
+) -> list[tuple[ContextProduct, ProductFit]]:
     """Products that miss the fewest names, models, measures and budget first (retrieval order within a tie);
     asked for the cheapest, the cheapest of the best-fitting ones leads."""
+
     def key(pair: tuple[ContextProduct, ProductFit]) -> tuple[int, int, bool]:
         fit = pair[1]
         return len(fit.missing_identity), len(fit.missing), not fit.fits
@@ -97,8 +99,9 @@ class ProductChatEngine(BaseChatEngine):
     when nothing fits the generator gets no products.
     """
 
-    def __init__(self, retriever: ProductRetriever, llm: LLM, context_products: int = 5,
-                 memory: ChatMemoryBuffer | None = None) -> None:
+    def __init__(
+        self, retriever: ProductRetriever, llm: LLM, context_products: int = 5, memory: ChatMemoryBuffer | None = None
+    ) -> None:
         self.retriever = retriever
         self.llm = llm
         self.context_products = context_products
@@ -136,8 +139,9 @@ class ProductChatEngine(BaseChatEngine):
         rest = REFERENCE_RE.sub(" ", CHEAPER_RE.sub(" ", search_words(message)))
         return " ".join(f"{previous.standalone} {rest}".split()), extra
 
-    def _retrieve(self, standalone: str, extra: dict[str, Any]
-                  ) -> tuple[list[NodeWithScore], ProductFilters, ProductRetriever]:
+    def _retrieve(
+        self, standalone: str, extra: dict[str, Any]
+    ) -> tuple[list[NodeWithScore], ProductFilters, ProductRetriever]:
         retriever = self.retriever
         if extra:
             filters = replace(retriever.config.filters, **extra)
@@ -145,28 +149,43 @@ class ProductChatEngine(BaseChatEngine):
         nodes, applied = retriever.search(standalone)
         return nodes, applied, retriever
 
-    def _select(self, message: str, standalone: str, nodes: list[NodeWithScore]
-                ) -> tuple[list[ContextProduct], list[ContextProduct]]:
+    def _select(
+        self, message: str, standalone: str, nodes: list[NodeWithScore]
+    ) -> tuple[list[ContextProduct], list[ContextProduct]]:
         """All retrieved products, best fit first, and those the generator gets (none when nothing fits)."""
-        requirements = Requirements.from_search(standalone, self.vocabulary, cheapest=wants_cheapest(message),
-                                                comparison=is_comparison(message), message=message,
-                                                asked=asked_about(message))
+        requirements = Requirements.from_search(
+            standalone,
+            self.vocabulary,
+            cheapest=wants_cheapest(message),
+            comparison=is_comparison(message),
+            message=message,
+            asked=asked_about(message),
+        )
         products = number_products(nodes)
-        fits = assess_all(requirements, [p.title for p in products], [_fit_text(p, n) for p, n in zip(products, nodes)],
-                          [p.price for p in products])
+        fits = assess_all(
+            requirements,
+            [p.title for p in products],
+            [_fit_text(p, n) for p, n in zip(products, nodes)],
+            [p.price for p in products],
+        )
         ranked = order_by_fit(products, fits, requirements.cheapest)
-        retrieved = [replace(product, number=i, missing=fit.missing_identity + fit.missing, meets=fit.met)
-                     for i, (product, fit) in enumerate(ranked, start=1)]
+        retrieved = [
+            replace(product, number=i, missing=fit.missing_identity + fit.missing, meets=fit.met)
+            for i, (product, fit) in enumerate(ranked, start=1)
+        ]
         fitting = bool(ranked) and ranked[0][1].fits
         return retrieved, retrieved[: self.context_products] if fitting else []
 
-    def _messages(self, message: str, standalone: str, products: list[ContextProduct],
-                  cheaper_than: float | None = None) -> list[ChatMessage]:
+    def _messages(
+        self, message: str, standalone: str, products: list[ContextProduct], cheaper_than: float | None = None
+    ) -> list[ChatMessage]:
         question = f"QUESTION: {' '.join(message.split())}\nSEARCH: {standalone}"
         if cheaper_than is not None:
             question += f"\nCHEAPER THAN: {taka(cheaper_than)}"
-        return [ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT.format(context=format_context(products))),
-                ChatMessage(role=MessageRole.USER, content=question)]
+        return [
+            ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT.format(context=format_context(products))),
+            ChatMessage(role=MessageRole.USER, content=question),
+        ]
 
     def prepare(self, message: str) -> tuple[list[ChatMessage], list[NodeWithScore]]:
         """Search for ``message`` and return the generator's messages and the products given to it
@@ -177,8 +196,7 @@ class ProductChatEngine(BaseChatEngine):
         retrieved, products = self._select(message, standalone, nodes)
         by_id = {product_id_of(n): n for n in nodes}
         sources = [by_id[p.product_id] for p in products if p.product_id in by_id]
-        self.last_turn = Turn(message, standalone, products, retriever.mode, applied.as_dict(),
-                              retrieved)
+        self.last_turn = Turn(message, standalone, products, retriever.mode, applied.as_dict(), retrieved)
         self.memory.put(ChatMessage(role=MessageRole.USER, content=message))
         cheaper_than = extra["max_price"] + 1 if "max_price" in extra else None
         return self._messages(message, standalone, products, cheaper_than), sources
@@ -189,8 +207,7 @@ class ProductChatEngine(BaseChatEngine):
         self.memory.put(ChatMessage(role=MessageRole.ASSISTANT, content=answer))
         return AgentChatResponse(response=answer, source_nodes=nodes)
 
-    def stream_chat(self, message: str, chat_history: list[ChatMessage] | None = None
-                    ) -> StreamingAgentChatResponse:
+    def stream_chat(self, message: str, chat_history: list[ChatMessage] | None = None) -> StreamingAgentChatResponse:
         messages, nodes = self.prepare(message)
 
         def tokens() -> ChatResponseGen:
@@ -206,6 +223,7 @@ class ProductChatEngine(BaseChatEngine):
     async def achat(self, message: str, chat_history: list[ChatMessage] | None = None) -> AgentChatResponse:
         return await asyncio.to_thread(self.chat, message, chat_history)
 
-    async def astream_chat(self, message: str, chat_history: list[ChatMessage] | None = None
-                           ) -> StreamingAgentChatResponse:
+    async def astream_chat(
+        self, message: str, chat_history: list[ChatMessage] | None = None
+    ) -> StreamingAgentChatResponse:
         return await asyncio.to_thread(self.stream_chat, message, chat_history)

@@ -48,7 +48,7 @@ class ContextProduct:
         meta = node.node.metadata
         title = str(meta.get("title", ""))
         body = node.node.get_content()
-        body = body[len(title):] if body.startswith(title) else body
+        body = body[len(title) :] if body.startswith(title) else body
         words = body.split()
         about = " ".join(words[:SNIPPET_WORDS]) + (" …" if len(words) > SNIPPET_WORDS else "")
         copied = {**view(meta, "context"), "product_id": str(meta.get("product_id")), "title": title}
@@ -93,9 +93,11 @@ def format_context(products: list[ContextProduct]) -> str:
     lines = [f"{CONTEXT_HEADER} ({len(products)}):"]
     for p in products:
         facts = [f"price: {price_text(p) or 'unknown'}", f"rating: {rating_text(p)}"]
-        facts += [f"{key}: {one_line(str(value))}" for key, value in
-                  (("brand", p.brand), ("category", p.category), ("colors", p.colors), ("sizes", p.sizes))
-                  if value]
+        facts += [
+            f"{key}: {one_line(str(value))}"
+            for key, value in (("brand", p.brand), ("category", p.category), ("colors", p.colors), ("sizes", p.sizes))
+            if value
+        ]
         lines.append(f"[{p.number}] {one_line(p.title)}")
         lines.append("    " + " | ".join(facts))
         if p.about:
@@ -117,7 +119,7 @@ def parse_context(text: str) -> list[dict[str, str]]:
     header = next((i for i, line in enumerate(lines) if HEADER_RE.match(line)), None)
     if header is None:
         return products
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         if not (BLOCK_RE.match(line) or (products and line.startswith("    "))):
             break
         block = BLOCK_RE.match(line)

@@ -38,15 +38,25 @@ def load_questions(path: str | Path) -> list[Question]:
             targets = raw.get("target_ids", [])
             if not isinstance(targets, list):
                 raise TypeError("target_ids must be a list of product ids")
-            questions.append(Question(str(raw["qid"]), str(raw["question"]), bool(raw.get("answerable", True)),
-                                      tuple(str(t) for t in targets)))
+            questions.append(
+                Question(
+                    str(raw["qid"]),
+                    str(raw["question"]),
+                    bool(raw.get("answerable", True)),
+                    tuple(str(t) for t in targets),
+                )
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{path}:{number}: not a question record ({err})") from err
     return questions
 
 
-def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: list[Question],
-                     show_progress: bool = True, judge: LLM | None = None) -> dict[str, Any]:
+def evaluate_answers(
+    make_engine: Callable[[], ProductChatEngine],
+    questions: list[Question],
+    show_progress: bool = True,
+    judge: LLM | None = None,
+) -> dict[str, Any]:
     """Ask each question in a fresh conversation; aggregate grounding and latency.
 
     With a ``judge`` LLM, LlamaIndex's Faithfulness and Relevancy evaluators also score every
@@ -68,19 +78,34 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
         turn = engine.last_turn
         assert turn is not None  # stream_chat has run
         context = format_context(turn.products)
-        result = evaluator.evaluate(query=q.question, response=answer, contexts=[context],
-                                    expect_refusal=not q.answerable)
+        result = evaluator.evaluate(
+            query=q.question, response=answer, contexts=[context], expect_refusal=not q.answerable
+        )
         report = check_answer(answer, context)
         cited_first = first_cited_product(answer, turn.products)
-        rows.append({"qid": q.qid, "answerable": q.answerable, "answer": answer, "passing": result.passing,
-                     "search": turn.standalone, "first_cited": cited_first,
-                     "first_cited_in_targets": cited_first in q.target_ids if q.target_ids else None,
-                     "target_retrieved": (any(p.product_id in q.target_ids for p in turn.retrieved)
-                                          if q.target_ids else None),
-                     "feedback": result.feedback, "citations": report.citations,
-                     "valid_citations": report.valid_citations, "amounts": report.amounts,
-                     "correct_amounts": report.correct_amounts, "refused": report.refused,
-                     "first_token_s": first or total, "total_s": total, "pieces": len(pieces)})
+        rows.append(
+            {
+                "qid": q.qid,
+                "answerable": q.answerable,
+                "answer": answer,
+                "passing": result.passing,
+                "search": turn.standalone,
+                "first_cited": cited_first,
+                "first_cited_in_targets": cited_first in q.target_ids if q.target_ids else None,
+                "target_retrieved": (
+                    any(p.product_id in q.target_ids for p in turn.retrieved) if q.target_ids else None
+                ),
+                "feedback": result.feedback,
+                "citations": report.citations,
+                "valid_citations": report.valid_citations,
+                "amounts": report.amounts,
+                "correct_amounts": report.correct_amounts,
+                "refused": report.refused,
+                "first_token_s": first or total,
+                "total_s": total,
+                "pieces": len(pieces),
+            }
+        )
         if judges is not None and q.answerable:
             faithful, relevant = (j.evaluate(query=q.question, response=answer, contexts=[context]) for j in judges)
             rows[-1].update(faithful=bool(faithful.passing), relevant=bool(relevant.passing))
@@ -96,10 +121,14 @@ def evaluate_answers(make_engine: Callable[[], ProductChatEngine], questions: li
         "grounded": sum(r["passing"] for r in rows) / len(rows) if rows else 0.0,
         "citation_validity": share("valid_citations", "citations"),
         "price_accuracy": share("correct_amounts", "amounts"),
-        "refusal_accuracy": (sum(r["refused"] and r["citations"] == 0 for r in unanswerable) / len(unanswerable)
-                             if unanswerable else None),
-        "cites_when_answerable": (sum(r["citations"] > 0 and not r["refused"] for r in answerable) / len(answerable)
-                                  if answerable else None),
+        "refusal_accuracy": (
+            sum(r["refused"] and r["citations"] == 0 for r in unanswerable) / len(unanswerable)
+            if unanswerable
+            else None
+        ),
+        "cites_when_answerable": (
+            sum(r["citations"] > 0 and not r["refused"] for r in answerable) / len(answerable) if answerable else None
+        ),
         **_target_shares(answerable),
         "first_token_p50_s": statistics.median(r["first_token_s"] for r in rows) if rows else None,
         "answer_p50_s": statistics.median(r["total_s"] for r in rows) if rows else None,
@@ -126,5 +155,7 @@ def _target_shares(answerable: list[dict[str, Any]]) -> dict[str, float]:
     with_targets = [r for r in answerable if r["first_cited_in_targets"] is not None]
     if not with_targets:
         return {}
-    return {"first_cited_in_targets": sum(r["first_cited_in_targets"] for r in with_targets) / len(with_targets),
-            "target_retrieved": sum(r["target_retrieved"] for r in with_targets) / len(with_targets)}
+    return {
+        "first_cited_in_targets": sum(r["first_cited_in_targets"] for r in with_targets) / len(with_targets),
+        "target_retrieved": sum(r["target_retrieved"] for r in with_targets) / len(with_targets),
+    }

@@ -37,28 +37,38 @@ _SEARCH_TOKEN_RE = re.compile(r"[\w][\w.+/'-]*[\w]|[\w]|[\"″]", re.UNICODE)
 _SENTENCE_START_RE = re.compile(r"(?:^|[.!?]\s+)([^\W\d_][\w'-]*)", re.UNICODE)
 _FOR_RE = re.compile(r"\s(?:for|with|compatible with|fits?)\s", re.IGNORECASE)
 # Nouns that make "<thing> <noun>" a different product: a refrigerator magnet is a magnet, a laptop stand a stand.
-_ACCESSORIES = frozenset("""stand holder rack case cover bag box magnet charger cable adapter protector strap mount
+_ACCESSORIES = frozenset(
+    """stand holder rack case cover bag box magnet charger cable adapter protector strap mount
     organizer organiser shelf remote skin sticker decal pouch sleeve tray hook clip lid filter fan cooler mat pad
     guard battery part accessory kit keychain keyring replacement spare cleaner brush hanger basket container
-    """.split())
+    """.split()
+)
 _NEGATION = frozenset("not without non no".split())
 _CURRENCY = frozenset("taka takar tk tk. bdt ৳ /-".split())
-_STOP = frozenset("""a an the and or of for with in on to by from at as is are be it its this that my your our
+_STOP = frozenset(
+    """a an the and or of for with in on to by from at as is are be it its this that my your our
     their his her very more most much many some any all new best good nice quality high premium original
-    e er ar jonno""".split())
+    e er ar jonno""".split()
+)
 # Unit words → the dimension they measure.
 _UNITS = {
     **dict.fromkeys(("inch", "inches", "in", '"', "″", "inchi"), "length-inch"),
     **dict.fromkeys(("cm", "mm", "m", "meter", "metre", "meters", "ft", "feet", "foot"), "length"),
     **dict.fromkeys(("l", "ltr", "litre", "liter", "litres", "liters"), "volume-l"),
     **dict.fromkeys(("ml",), "volume-ml"),
-    **dict.fromkeys(("gb",), "gb"), **dict.fromkeys(("tb",), "tb"), **dict.fromkeys(("mb",), "mb"),
-    **dict.fromkeys(("kg",), "kg"), **dict.fromkeys(("g", "gm", "gram", "grams"), "gram"),
-    **dict.fromkeys(("mah",), "mah"), **dict.fromkeys(("w", "watt", "watts"), "watt"),
-    **dict.fromkeys(("v", "volt", "volts"), "volt"), **dict.fromkeys(("hz",), "hz"),
+    **dict.fromkeys(("gb",), "gb"),
+    **dict.fromkeys(("tb",), "tb"),
+    **dict.fromkeys(("mb",), "mb"),
+    **dict.fromkeys(("kg",), "kg"),
+    **dict.fromkeys(("g", "gm", "gram", "grams"), "gram"),
+    **dict.fromkeys(("mah",), "mah"),
+    **dict.fromkeys(("w", "watt", "watts"), "watt"),
+    **dict.fromkeys(("v", "volt", "volts"), "volt"),
+    **dict.fromkeys(("hz",), "hz"),
     **dict.fromkeys(("k", "karat", "carat", "kt"), "karat"),
     **dict.fromkeys(("pcs", "pc", "piece", "pieces", "pis"), "pieces"),
-    **dict.fromkeys(("month", "months"), "month"), **dict.fromkeys(("year", "years"), "year"),
+    **dict.fromkeys(("month", "months"), "month"),
+    **dict.fromkeys(("year", "years"), "year"),
     **dict.fromkeys(("size",), "size"),
 }
 
@@ -93,7 +103,7 @@ class ProductText:
         measures = set()
         for i, token in enumerate(tokens):
             if token[:1].isdigit():
-                for unit in tokens[i + 1:i + 2]:
+                for unit in tokens[i + 1 : i + 2]:
                     if unit in _UNITS:
                         measures.add((token, _UNITS[unit]))
                 if i and tokens[i - 1] == "size":
@@ -106,8 +116,10 @@ class ProductText:
     def has_phrase(self, words: list[str]) -> bool:
         """Whether ``words`` occur in a row, not themselves negated ("drone without camera" has no camera)."""
         n = len(words)
-        return any(self.tokens[i:i + n] == words and not _NEGATION & set(self.tokens[max(0, i - 2):i])
-                   for i in range(len(self.tokens) - n + 1))
+        return any(
+            self.tokens[i : i + n] == words and not _NEGATION & set(self.tokens[max(0, i - 2) : i])
+            for i in range(len(self.tokens) - n + 1)
+        )
 
 
 @dataclass(frozen=True)
@@ -137,8 +149,9 @@ class Requirement:
         if _stem(word) in product.words or word.replace("-", "") in product.words:
             return True
         parts = _SPLIT_RE.findall(word)
-        return bool(parts) and all(product.has_number(_number(p)) if p[0].isdigit() else _stem(p) in product.words
-                                   for p in parts)
+        return bool(parts) and all(
+            product.has_number(_number(p)) if p[0].isdigit() else _stem(p) in product.words for p in parts
+        )
 
 
 @dataclass
@@ -184,9 +197,15 @@ class Requirements:
     unknown: list[str] = field(default_factory=list)  # words of the search that no title uses
 
     @classmethod
-    def from_search(cls, search: str, vocabulary: TitleVocabulary | None = None, cheapest: bool = False,
-                    comparison: bool = False, message: str | None = None, asked: frozenset[str] = frozenset()
-                    ) -> "Requirements":
+    def from_search(
+        cls,
+        search: str,
+        vocabulary: TitleVocabulary | None = None,
+        cheapest: bool = False,
+        comparison: bool = False,
+        message: str | None = None,
+        asked: frozenset[str] = frozenset(),
+    ) -> "Requirements":
         """Requirements of ``search``; names are read from the shopper's own ``message`` (capitals
         at the start of a sentence do not make a name) when given. ``asked``: words the shopper asks
         about rather than names the product by ("does it have NFC?"): not requirements."""
@@ -201,11 +220,11 @@ class Requirements:
             raw, word = tokens[i], tokens[i].lower()
             i += 1
             if word in _NEGATION:
-                ruled_out = [t.lower() for t in tokens[i:i + 3] if t.lower() not in _STOP][:2]
+                ruled_out = [t.lower() for t in tokens[i : i + 3] if t.lower() not in _STOP][:2]
                 if ruled_out:
                     text = " ".join(ruled_out)
                     items[text] = Requirement(text, "excluded", strong)
-                    i += sum(1 for t in tokens[i:i + 3] if t.lower() not in _STOP and t.lower() in ruled_out)
+                    i += sum(1 for t in tokens[i : i + 3] if t.lower() not in _STOP and t.lower() in ruled_out)
                 continue
             if word in _STOP or word in items or word in asked:
                 continue
@@ -232,8 +251,14 @@ class Requirements:
                         items[part] = Requirement(part, "word", weight)
                     else:
                         unknown.append(part)
-        return cls(list(items.values()), limit.max_price if limit else None, limit.min_price if limit else None,
-                   cheapest, comparison, unknown)
+        return cls(
+            list(items.values()),
+            limit.max_price if limit else None,
+            limit.min_price if limit else None,
+            cheapest,
+            comparison,
+            unknown,
+        )
 
     @property
     def total_weight(self) -> float:
@@ -293,7 +318,7 @@ def _names_the_product(head: ProductText, word: str, asked: set[str]) -> bool:
     """``word`` is in the title's head and no accessory noun the shopper did not ask for follows it there."""
     if word not in head.words:
         return False
-    after = head.tokens[head.tokens.index(word) + 1:] if word in head.tokens else []
+    after = head.tokens[head.tokens.index(word) + 1 :] if word in head.tokens else []
     return not any(t in _ACCESSORIES and t not in asked for t in after)
 
 
@@ -302,8 +327,9 @@ def title_head(title: str) -> str:
     return _FOR_RE.split(title, maxsplit=1)[0]
 
 
-def assess(requirements: Requirements, title: str, text: str, price: float | None,
-           identity_met_elsewhere: Iterable[str] = ()) -> ProductFit:
+def assess(
+    requirements: Requirements, title: str, text: str, price: float | None, identity_met_elsewhere: Iterable[str] = ()
+) -> ProductFit:
     """How a product (its ``title``; title, brand, category and description in ``text``) meets ``requirements``.
 
     Unless the title's head has a name or model asked for, one of the plain words of the search must be
@@ -314,8 +340,9 @@ def assess(requirements: Requirements, title: str, text: str, price: float | Non
     return _assess(requirements, title, ProductText.of(text), price, set(identity_met_elsewhere))
 
 
-def _assess(requirements: Requirements, title: str, product: ProductText, price: float | None,
-            elsewhere: set[str]) -> ProductFit:
+def _assess(
+    requirements: Requirements, title: str, product: ProductText, price: float | None, elsewhere: set[str]
+) -> ProductFit:
     met_weight, missing_identity, missing, met = 0.0, [], [], []
     for requirement in requirements.items:
         if requirement.met_by(product):
@@ -349,13 +376,17 @@ def _assess(requirements: Requirements, title: str, product: ProductText, price:
     return ProductFit(coverage, missing_identity, missing, met)
 
 
-def assess_all(requirements: Requirements, titles: list[str], texts: list[str], prices: list[float | None]
-               ) -> list[ProductFit]:
+def assess_all(
+    requirements: Requirements, titles: list[str], texts: list[str], prices: list[float | None]
+) -> list[ProductFit]:
     """:func:`assess` for each product; in a comparison, identity requirements any product meets count for all."""
     products = [ProductText.of(text) for text in texts]
     elsewhere: set[str] = set()
     if requirements.comparison:
-        elsewhere = {r.text for r in requirements.items if r.kind in ("name", "model")
-                     and any(r.met_by(p) for p in products)}
-    return [_assess(requirements, title, product, price, elsewhere)
-            for title, product, price in zip(titles, products, prices)]
+        elsewhere = {
+            r.text for r in requirements.items if r.kind in ("name", "model") and any(r.met_by(p) for p in products)
+        }
+    return [
+        _assess(requirements, title, product, price, elsewhere)
+        for title, product, price in zip(titles, products, prices)
+    ]

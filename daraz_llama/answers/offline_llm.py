@@ -23,8 +23,10 @@ SEARCH_RE = re.compile(r"^SEARCH:(.*)$", re.MULTILINE)
 CHEAPER_RE = re.compile(r"^CHEAPER THAN:(.*)$", re.MULTILINE)
 MAX_LISTED = 3
 MAX_NAME_CHARS = 40
-NO_MATCH = ("I couldn't find a product in the catalog that fits “{search}”. "
-            "Try other words, fewer details or a wider price range.")
+NO_MATCH = (
+    "I couldn't find a product in the catalog that fits “{search}”. "
+    "Try other words, fewer details or a wider price range."
+)
 
 
 def _facts(product: dict[str, str]) -> str:
@@ -35,7 +37,7 @@ def _facts(product: dict[str, str]) -> str:
 
 
 def _quoted(items: str) -> str:
-    """ “15-inch” and “under ৳ 55,000” (quoted: the shopper's words, not claims about the product)."""
+    """“15-inch” and “under ৳ 55,000” (quoted: the shopper's words, not claims about the product)."""
     return " and ".join(f"“{escape_markdown(item)}”" for item in items.split("; ") if item)
 
 
@@ -43,9 +45,11 @@ def _others(products: list[dict[str, str]]) -> str:
     """ "Other options: [2] ৳ 480 · [3] ৳ 599 (lacks “40 inch”)." — the cards below show them in full."""
     if not products:
         return ""
-    parts = [f"[{p['number']}] {p.get('price', 'price not listed')}" + (f" (lacks {_quoted(p['misses'])})"
-                                                                        if p.get("misses") else "")
-             for p in products]
+    parts = [
+        f"[{p['number']}] {p.get('price', 'price not listed')}"
+        + (f" (lacks {_quoted(p['misses'])})" if p.get("misses") else "")
+        for p in products
+    ]
     return "Other options: " + " · ".join(parts) + "."
 
 
@@ -83,8 +87,10 @@ def compose_answer(prompt: str) -> str:
     best, others = products[0], products[1:MAX_LISTED]
     title = f"**{escape_markdown(display_title(best['title']))}** [{best['number']}]"
     if best.get("misses"):
-        text = (f"Nothing here has everything you asked for; the closest is {title}: {_facts(best)}. "
-                f"It lacks {_quoted(best['misses'])}.")
+        text = (
+            f"Nothing here has everything you asked for; the closest is {title}: {_facts(best)}. "
+            f"It lacks {_quoted(best['misses'])}."
+        )
     else:
         pick = "cheapest" if question and wants_cheapest(question) else "best"
         why = f", with {_quoted(best['meets'])}" if best.get("meets") else ""
@@ -105,8 +111,9 @@ class CatalogAnswerLLM(CustomLLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(model_name="none (catalog template)", context_window=1_000_000, num_output=1024,
-                           is_chat_model=False)
+        return LLMMetadata(
+            model_name="none (catalog template)", context_window=1_000_000, num_output=1024, is_chat_model=False
+        )
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:

@@ -50,16 +50,28 @@ def create_app(llm: LLM, model_name: str) -> FastAPI:
         created = int(time.time())
         if not request.stream:
             text = llm.chat(messages).message.content or ""
-            return {"id": completion_id, "object": "chat.completion", "created": created, "model": model_name,
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                    "usage": {"prompt_tokens": 0, "completion_tokens": len(text.split()),
-                              "total_tokens": len(text.split())}}
+            return {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model_name,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+                "usage": {
+                    "prompt_tokens": 0,
+                    "completion_tokens": len(text.split()),
+                    "total_tokens": len(text.split()),
+                },
+            }
 
         def events() -> Iterator[str]:
             def chunk(delta: dict[str, str], finish: str | None = None) -> str:
-                body = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                        "model": model_name, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                body = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model_name,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                }
                 return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
             yield chunk({"role": "assistant", "content": ""})

@@ -15,19 +15,46 @@ import re
 # are never stripped: the retriever turns them into a price filter.
 _FILLER_PHRASES = (
     r"what(?:'s| is| are)? the (?:lowest|cheapest|best|current) price (?:you have |you've got )?(?:for|of)",
-    r"what(?:'s| is| are)? the price(?: of| for)?", r"how much (?:is|are|does|do|for|will)(?: it cost| they cost)?",
-    r"how much", r"what(?: would| will| does)? it cost", r"what does it cost",
-    r"do you (?:have|sell|carry|stock|got)", r"have you got", r"do you", r"can i (?:buy|get|order|find)",
-    r"is (?:it|this|that|there) (?:available|in stock)", r"(?:is|are) there(?: any)?", r"i(?:'m| am) looking for",
-    r"looking for", r"i (?:want|need|would like|wanna)(?: to buy| to get)?", r"i'd like(?: to buy)?",
-    r"(?:can|could|would) you (?:please )?(?:show|suggest|recommend|find|tell)(?: me)?", r"show me",
-    r"any (?:options|suggestions|ideas|recommendations)", r"what (?:do you have|have you got|are the options)",
-    r"what(?:'s| is) (?:available|in stock)", r"you(?:'ve| have) got", r"do you have (?:one|it|them|any)",
+    r"what(?:'s| is| are)? the price(?: of| for)?",
+    r"how much (?:is|are|does|do|for|will)(?: it cost| they cost)?",
+    r"how much",
+    r"what(?: would| will| does)? it cost",
+    r"what does it cost",
+    r"do you (?:have|sell|carry|stock|got)",
+    r"have you got",
+    r"do you",
+    r"can i (?:buy|get|order|find)",
+    r"is (?:it|this|that|there) (?:available|in stock)",
+    r"(?:is|are) there(?: any)?",
+    r"i(?:'m| am) looking for",
+    r"looking for",
+    r"i (?:want|need|would like|wanna)(?: to buy| to get)?",
+    r"i'd like(?: to buy)?",
+    r"(?:can|could|would) you (?:please )?(?:show|suggest|recommend|find|tell)(?: me)?",
+    r"show me",
+    r"any (?:options|suggestions|ideas|recommendations)",
+    r"what (?:do you have|have you got|are the options)",
+    r"what(?:'s| is) (?:available|in stock)",
+    r"you(?:'ve| have) got",
+    r"do you have (?:one|it|them|any)",
     # Banglish
-    r"ki ki ache", r"ache ki", r"pawa jabe", r"paowa jabe", r"dam koto", r"daam koto", r"koto taka", r"koto dam",
-    r"dekhan to", r"dekhao to", r"apnader kache", r"apnar kache", r"what about", r"how about",
+    r"ki ki ache",
+    r"ache ki",
+    r"pawa jabe",
+    r"paowa jabe",
+    r"dam koto",
+    r"daam koto",
+    r"koto taka",
+    r"koto dam",
+    r"dekhan to",
+    r"dekhao to",
+    r"apnader kache",
+    r"apnar kache",
+    r"what about",
+    r"how about",
 )
-_FILLER_WORDS = frozenset("""
+_FILLER_WORDS = frozenset(
+    """
     a an the i i'm im me my mine we our you your u ur he she they it its it's this that these those there here
     is are am was were be been being do does did have has had got get gets getting can could would will should
     may might must shall please pls plz kindly thanks thank hi hello hey dear sir ok okay
@@ -37,29 +64,39 @@ _FILLER_WORDS = frozenset("""
     price prices priced cost costs costing much many options option suggestions suggestion
     ache achhe ase ki kono ekta ekti amar amake amader apnar apnader tomar khujchi khujtesi chai chaichi lagbe
     hobe nibo kinbo dekhan dekhao plz bhai vai apu koto dam daam ta ti re na
-""".split())
+""".split()
+)
 _WORD_RE = re.compile(r"[^\W_](?:[\w'.,/+-]*[^\W_])?|[৳%\"]", re.UNICODE)
-_COMPARISON_RE = re.compile(r"\b(?:which (?:one )?(?:is|of)|vs\.?|versus|compare[ds]?|difference between|both)\b",
-                            re.IGNORECASE)
-_CHEAPEST_RE = re.compile(r"\b(?:cheapest|lowest price|least expensive|most affordable|sob(?:cheye)? kom dam\w*)\b",
-                          re.IGNORECASE)
+_COMPARISON_RE = re.compile(
+    r"\b(?:which (?:one )?(?:is|of)|vs\.?|versus|compare[ds]?|difference between|both)\b", re.IGNORECASE
+)
+_CHEAPEST_RE = re.compile(
+    r"\b(?:cheapest|lowest price|least expensive|most affordable|sob(?:cheye)? kom dam\w*)\b", re.IGNORECASE
+)
 
 # Words that, on their own, describe a variation of the last search rather than a product.
-_COMPARATIVES = frozenset("""cheaper cheap less expensive lower price affordable budget bigger smaller larger
+_COMPARATIVES = frozenset(
+    """cheaper cheap less expensive lower price affordable budget bigger smaller larger
     longer shorter lighter heavier better stronger faster slimmer thinner thicker sosta kom beshi boro choto
-    other another different more same similar""".split())
+    other another different more same similar""".split()
+)
 _REFERENCES = frozenset("it this that these those one ones them same oita eita eta ota oigula eigula".split())
-_ATTRIBUTES = frozenset("""black white red blue green yellow pink purple violet orange brown grey gray silver gold
+_ATTRIBUTES = frozenset(
+    """black white red blue green yellow pink purple violet orange brown grey gray silver gold
     golden navy maroon beige cream ash olive sky kalo sada lal nil sobuj holud golapi
     size sizes small medium large xl xxl xxxl 2xl 3xl xs s m l free colour color colours colors
     cotton silk leather plastic steel metal wooden wood glass pcs pc piece pieces pack set pair packs sets
     version model variant option edition type
-    kids kid child children baby boys girls men women man woman ladies gents chele meye cheleder meyeder""".split())
+    kids kid child children baby boys girls men women man woman ladies gents chele meye cheleder meyeder""".split()
+)
 _PLACEHOLDERS = frozenset("something anything gift present recommend suggest".split())
 _CONNECTORS = frozenset("and or ar r with without for in of e er te".split())  # never a product on their own
 _FOLLOW_UP_START = re.compile(r"^\s*(?:and|what about|how about|in|with|without|for|ar|r|or)\b", re.IGNORECASE)
-_BUDGET_RE = re.compile(r"\b(?:under|below|less than|within|upto|up to|budget|max|niche|nicher|moddhe|modhe|"
-                        r"vitore|bhitore|taka|takar|tk|bdt)\b|৳", re.IGNORECASE)
+_BUDGET_RE = re.compile(
+    r"\b(?:under|below|less than|within|upto|up to|budget|max|niche|nicher|moddhe|modhe|"
+    r"vitore|bhitore|taka|takar|tk|bdt)\b|৳",
+    re.IGNORECASE,
+)
 
 
 def _strip_phrases(text: str) -> str:
@@ -103,8 +140,11 @@ def is_follow_up(message: str) -> bool:
     words = [w.lower() for w in _words(message)]
     if not words or _PLACEHOLDERS & set(words):  # "something for my kid": a new request
         return False
-    content = [w.lower() for w in _words(_BUDGET_RE.sub(" ", _strip_phrases(message)))
-               if w.lower() not in _FILLER_WORDS | _CONNECTORS]
+    content = [
+        w.lower()
+        for w in _words(_BUDGET_RE.sub(" ", _strip_phrases(message)))
+        if w.lower() not in _FILLER_WORDS | _CONNECTORS
+    ]
     product_words = [w for w in content if w not in _COMPARATIVES | _ATTRIBUTES and not _is_quantity(w)]
     if not product_words:  # "cheaper?", "in black?", "2 pcs?", "how much?", "under 500 taka?"
         return len(content) <= 4 or bool(_FOLLOW_UP_START.match(message))
@@ -114,8 +154,11 @@ def is_follow_up(message: str) -> bool:
 
 def _is_quantity(word: str) -> bool:
     """A bare number or a number with a unit ("2", "42", "1.5l", "500ml"), not a model name ("ps5", "rtx4060")."""
-    return bool(re.fullmatch(r"\d+(?:[.,]\d+)?(?:pcs|pc|ml|l|ltr|litre|liter|kg|g|gb|tb|mah|inch|cm|mm|w|xl)?", word,
-                             re.IGNORECASE))
+    return bool(
+        re.fullmatch(
+            r"\d+(?:[.,]\d+)?(?:pcs|pc|ml|l|ltr|litre|liter|kg|g|gb|tb|mah|inch|cm|mm|w|xl)?", word, re.IGNORECASE
+        )
+    )
 
 
 _SENTENCE_RE = re.compile(r"[^.?!]+[.?!]*")

@@ -51,26 +51,52 @@ STEP_NAME = "How these results were found"
 
 def settings_widgets(catalog: Catalog, options: ChatOptions) -> list[Any]:
     filters = options.filters
-    categories = {f"{category_label(name)} ({count})": name
-                  for name, count in sorted(catalog.category_counts.items(), key=lambda item: item[0].casefold())}
+    categories = {
+        f"{category_label(name)} ({count})": name
+        for name, count in sorted(catalog.category_counts.items(), key=lambda item: item[0].casefold())
+    }
     return [
-        Select(id="category", label="Category", items={"Any category": ANY, **categories},
-               initial_value=filters.category or ANY),
-        NumberInput(id="max_price", label="Highest price in taka (0: no limit)", initial=filters.max_price,
-                    placeholder="no limit"),
-        NumberInput(id="min_price", label="Lowest price in taka (0: no limit)", initial=filters.min_price,
-                    placeholder="no limit"),
-        Slider(id="min_rating", label="Minimum stars (0: any)", initial=filters.min_rating or 0, min=0, max=5,
-               step=0.5),
+        Select(
+            id="category",
+            label="Category",
+            items={"Any category": ANY, **categories},
+            initial_value=filters.category or ANY,
+        ),
+        NumberInput(
+            id="max_price",
+            label="Highest price in taka (0: no limit)",
+            initial=filters.max_price,
+            placeholder="no limit",
+        ),
+        NumberInput(
+            id="min_price",
+            label="Lowest price in taka (0: no limit)",
+            initial=filters.min_price,
+            placeholder="no limit",
+        ),
+        Slider(
+            id="min_rating", label="Minimum stars (0: any)", initial=filters.min_rating or 0, min=0, max=5, step=0.5
+        ),
         TextInput(id="brand", label="Brand", initial=filters.brand or "", placeholder="any brand"),
-        Slider(id="products", label="Products to compare in each answer", initial=options.products, min=1, max=10,
-               step=1),
-        Select(id="generator", label="Who writes the answers", items=GENERATOR_LABELS, initial_value=options.generator,
-               description="Catalog facts: instant, always from the listings. The others write freely, "
-                           "still only from the listings found."),
+        Slider(
+            id="products", label="Products to compare in each answer", initial=options.products, min=1, max=10, step=1
+        ),
+        Select(
+            id="generator",
+            label="Who writes the answers",
+            items=GENERATOR_LABELS,
+            initial_value=options.generator,
+            description="Catalog facts: instant, always from the listings. The others write freely, "
+            "still only from the listings found.",
+        ),
         Select(id="local_model", label="Gemma model", items=LOCAL_MODEL_LABELS, initial_value=options.local_model),
-        Select(id="mode", label="How to search", items=MODE_LABELS, initial_value=options.mode,
-               description="Best available: keywords and meaning, re-ranked when a re-ranker is installed"),
+        Select(
+            id="mode",
+            label="How to search",
+            items=MODE_LABELS,
+            initial_value=options.mode,
+            description="Best available: keywords and meaning, re-ranked when a re-ranker is installed",
+        ),
     ]
 
 
@@ -106,8 +132,11 @@ async def _catalog() -> Catalog | None:
     note = None
     if not catalog_loaded():
         source = CatalogSource.from_env()
-        what = (f"Building the search index for {source.corpus.name}"
-                if source.corpus is not None and source.needs_build() else "Loading the index")
+        what = (
+            f"Building the search index for {source.corpus.name}"
+            if source.corpus is not None and source.needs_build()
+            else "Loading the index"
+        )
         note = await cl.Message(content=f"{what} (first start, it takes a moment)…").send()
     try:
         return await asyncio.to_thread(shared_catalog)
@@ -201,8 +230,11 @@ async def answer(message: cl.Message) -> None:
             return
         turn = engine.last_turn
         active = describe_filters(ProductFilters(**turn.filters))
-        given = (f"{len(turn.products)} shown in the answer" if turn.products or not turn.retrieved
-                 else "none fits what was asked")
+        given = (
+            f"{len(turn.products)} shown in the answer"
+            if turn.products or not turn.retrieved
+            else "none fits what was asked"
+        )
         step.output = (
             f"Searched for **{escape_markdown(turn.standalone)}** ({turn.mode}; filters: {active or 'none'}): "
             f"{len(turn.retrieved)} products found, {given}, in "
@@ -219,8 +251,13 @@ async def answer(message: cl.Message) -> None:
             first_token = first_token or time.perf_counter() - started
             await reply.stream_token(token)
     except Exception as err:  # noqa: BLE001 - the endpoint is down, the model failed, ...
-        logger.warning("generation failed (%s): %s: %s", options.generator, type(err).__name__, err,
-                       exc_info=logger.isEnabledFor(logging.DEBUG))
+        logger.warning(
+            "generation failed (%s): %s: %s",
+            options.generator,
+            type(err).__name__,
+            err,
+            exc_info=logger.isEnabledFor(logging.DEBUG),
+        )
         await reply.remove()
         await cl.ErrorMessage(content=explain_generator_error(err, options)).send()
         return
@@ -230,8 +267,10 @@ async def answer(message: cl.Message) -> None:
         reply.elements = [cl.CustomElement(name="ProductCards", props={"cards": cards}, display="inline")]
     await reply.send()
     if not turn.retrieved and turn.filters:
-        await cl.Message(content=f"No product passes the filters ({escape_markdown(active)}): loosen them in the "
-                                 "settings.", author="settings").send()
+        await cl.Message(
+            content=f"No product passes the filters ({escape_markdown(active)}): loosen them in the settings.",
+            author="settings",
+        ).send()
     step.output += f"\n\nAnswer ({options.generator}): first token {first_token or total:.2f} s, full {total:.2f} s"
     await step.update()
     logger.info("answer: first token %.2f s, full %.2f s (%s)", first_token or total, total, options.generator)

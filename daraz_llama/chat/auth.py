@@ -60,8 +60,10 @@ def _parse(entries: list[tuple[str, str]]) -> dict[str, str]:
     for where, entry in entries:
         name, sep, secret = entry.partition(":")
         if not sep or not name.strip() or not _valid_hash(secret):
-            raise UsersError(f"{where}: expected 'name:scrypt:<salt>:<hash>' (make one with `daraz-llama "
-                             f"hash-password`); plain and unsalted passwords are not accepted")
+            raise UsersError(
+                f"{where}: expected 'name:scrypt:<salt>:<hash>' (make one with `daraz-llama "
+                f"hash-password`); plain and unsalted passwords are not accepted"
+            )
         if name.strip() in users:
             raise UsersError(f"{where}: user {name.strip()!r} is listed twice")
         users[name.strip()] = secret
@@ -77,8 +79,11 @@ def load_users() -> dict[str, str]:
             lines = Path(path).read_text(encoding="utf-8").splitlines()
         except OSError as err:
             raise UsersError(f"{USERS_FILE_ENV}={path}: {err.strerror}") from None
-        entries += [(f"{path}:{number}", line.strip()) for number, line in enumerate(lines, 1)
-                    if line.strip() and not line.lstrip().startswith("#")]
+        entries += [
+            (f"{path}:{number}", line.strip())
+            for number, line in enumerate(lines, 1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     entries += [(USERS_ENV, item.strip()) for item in os.environ.get(USERS_ENV, "").split(",") if item.strip()]
     return _parse(entries)
 
@@ -93,8 +98,10 @@ def login_users() -> dict[str, str]:
     users = load_users()
     has_secret = bool(os.environ.get(SECRET_ENV))
     if has_secret and not users:
-        raise UsersError(f"{SECRET_ENV} is set but no users are: set {USERS_ENV} or {USERS_FILE_ENV}, "
-                         f"or unset {SECRET_ENV} to run the chat without login")
+        raise UsersError(
+            f"{SECRET_ENV} is set but no users are: set {USERS_ENV} or {USERS_FILE_ENV}, "
+            f"or unset {SECRET_ENV} to run the chat without login"
+        )
     if users and not has_secret:
         raise UsersError(f"users are set but {SECRET_ENV} is not: make one with `chainlit create-secret`")
     return users

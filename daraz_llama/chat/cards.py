@@ -59,6 +59,8 @@ def ranking_list(products: list[ContextProduct]) -> str:
     for p in products:
         lacks = f" · lacks {escape_markdown('; '.join(p.missing))}" if p.missing else ""
         score = f" · score {p.score:.4f}" if p.score is not None else ""
-        lines.append(f"{p.number}. {escape_markdown(p.title)} — {price_text(p) or 'price not listed'} · "
-                     f"{rating_text(p)}{lacks}{score} · id {p.product_id}")
+        lines.append(
+            f"{p.number}. {escape_markdown(p.title)} — {price_text(p) or 'price not listed'} · "
+            f"{rating_text(p)}{lacks}{score} · id {p.product_id}"
+        )
     return "\n".join(lines)

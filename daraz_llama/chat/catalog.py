@@ -27,8 +27,9 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_CORPUS = DATA_DIR / "demo_corpus.md"
 DEMO_QUESTIONS = DATA_DIR / "demo_questions.jsonl"
 STARTERS = 4
-COMMON_COLOURS = frozenset("black white red blue green yellow pink purple grey gray brown navy maroon silver golden "
-                           "beige orange".split())
+COMMON_COLOURS = frozenset(
+    "black white red blue green yellow pink purple grey gray brown navy maroon silver golden beige orange".split()
+)
 
 
 class CatalogError(Exception):
@@ -62,8 +63,9 @@ class CatalogSource:
     def needs_build(self) -> bool:
         """Whether loading will first build (or refresh) the index: worth telling the user."""
         try:
-            return self.corpus is not None and read_manifest(self.index_dir)["corpus"]["path"] != \
-                str(self.corpus.resolve())
+            return self.corpus is not None and read_manifest(self.index_dir)["corpus"]["path"] != str(
+                self.corpus.resolve()
+            )
         except IndexNotFoundError:
             return self.corpus is not None
 
@@ -92,14 +94,15 @@ class Catalog:
         else:
             found: ProductIndex | None = None
             try:
-                found = open_index(source.index_dir, show_progress=show_progress) \
-                    if source.index_dir.is_dir() else None
+                found = open_index(source.index_dir, show_progress=show_progress) if source.index_dir.is_dir() else None
             except IndexNotFoundError:
                 pass
             if found is None:
-                raise CatalogError(f"no index in {source.index_dir}: build it with `daraz-llama index CORPUS "
-                                   f"--index-dir {source.index_dir}`, or start with `daraz-llama chat --corpus "
-                                   f"CORPUS`")
+                raise CatalogError(
+                    f"no index in {source.index_dir}: build it with `daraz-llama index CORPUS "
+                    f"--index-dir {source.index_dir}`, or start with `daraz-llama chat --corpus "
+                    f"CORPUS`"
+                )
             index = found
         return cls(index, source)
 
@@ -110,8 +113,9 @@ class Catalog:
     def retriever(self, options: ChatOptions) -> ProductRetriever:
         key = (options.mode, options.filters)
         if key not in self._retrievers:
-            self._retrievers[key] = build_retriever(self.index, RetrieverConfig(mode=options.mode,
-                                                                                filters=options.filters))
+            self._retrievers[key] = build_retriever(
+                self.index, RetrieverConfig(mode=options.mode, filters=options.filters)
+            )
         return self._retrievers[key]
 
     def llm(self, options: ChatOptions) -> LLM:
@@ -151,8 +155,12 @@ class Catalog:
         best: dict[str, dict] = {}
         for chunk in self.index.chunks:
             category = chunk.get("category")
-            if category is not None and category in self.categories[:STARTERS] and chunk.get("price") \
-                    and chunk.get("rating"):
+            if (
+                category is not None
+                and category in self.categories[:STARTERS]
+                and chunk.get("price")
+                and chunk.get("rating")
+            ):
                 if category not in best or chunk["rating"] > best[category]["rating"]:
                     best[category] = chunk
         questions = []
@@ -182,8 +190,10 @@ def fine_tuned_generator_exists() -> bool:
 def generator_note(options: ChatOptions) -> str | None:
     """What a shopper should know about the generator they chose (None: nothing)."""
     if options.generator == "local" and options.local_model == "fine-tuned" and not fine_tuned_generator_exists():
-        return ("There is no fine-tuned answer model yet (`daraz-llama train generator CORPUS` makes one): "
-                "answers come from the base Gemma 3 270M.")
+        return (
+            "There is no fine-tuned answer model yet (`daraz-llama train generator CORPUS` makes one): "
+            "answers come from the base Gemma 3 270M."
+        )
     return None
 
 

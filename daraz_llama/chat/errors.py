@@ -15,8 +15,10 @@ def explain_generator_error(err: BaseException, options: ChatOptions) -> str:
 
         endpoint = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
         if isinstance(err, openai.APIConnectionError):  # APITimeoutError is one too
-            return (f"The OpenAI-compatible endpoint {endpoint} is not answering. Start it (for example "
-                    "`daraz-llama serve-llm`) or choose another generator in the settings.")
+            return (
+                f"The OpenAI-compatible endpoint {endpoint} is not answering. Start it (for example "
+                "`daraz-llama serve-llm`) or choose another generator in the settings."
+            )
         if isinstance(err, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return f"The endpoint {endpoint} refused the API key (OPENAI_API_KEY). Fix it or choose another generator."
     first_line = (str(err).strip().splitlines() or [""])[0][:300]

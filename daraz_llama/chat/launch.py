@@ -21,8 +21,7 @@ def copy_app_root(target: Path) -> Path:
     """Copy the packaged ``.chainlit/``, ``public/`` and ``chainlit.md`` into ``target``; return it."""
     packaged = resources.files("daraz_llama.chat") / "app_root"
     with resources.as_file(packaged) as source:
-        shutil.copytree(source, target, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(".files", "__pycache__"))
+        shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".files", "__pycache__"))
     return target
 
 

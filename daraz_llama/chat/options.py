@@ -13,10 +13,18 @@ from daraz_llama.retriever import MODES
 ANY = "Any"
 LOCAL_MODELS = ("fine-tuned", "base")
 # What the settings panel shows → the value behind it.
-MODE_LABELS = {"Best available": "auto", "Keywords and meaning, re-ranked": "hybrid+rerank",
-               "Keywords and meaning": "hybrid", "Keywords only": "bm25", "Meaning only": "dense"}
-GENERATOR_LABELS = {"Catalog facts (instant, offline)": "none", "Gemma 3 270M on this server": "local",
-                    "Online AI service": "openai"}
+MODE_LABELS = {
+    "Best available": "auto",
+    "Keywords and meaning, re-ranked": "hybrid+rerank",
+    "Keywords and meaning": "hybrid",
+    "Keywords only": "bm25",
+    "Meaning only": "dense",
+}
+GENERATOR_LABELS = {
+    "Catalog facts (instant, offline)": "none",
+    "Gemma 3 270M on this server": "local",
+    "Online AI service": "openai",
+}
 LOCAL_MODEL_LABELS = {"Tuned for this shop": "fine-tuned", "Base model": "base"}
 
 
@@ -92,15 +100,22 @@ def options_from_settings(settings: Mapping[str, Any], known_brands: Mapping[str
         brand = known_brands[brand.casefold()]
     category = settings.get("category")
     try:  # 0 means "no bound": the settings panel shows 0 for an empty number field
-        filters = ProductFilters(category=None if category in (None, "", ANY) else str(category), brand=brand,
-                                 min_price=_number(settings, "min_price") or None,
-                                 max_price=_number(settings, "max_price") or None,
-                                 min_rating=_number(settings, "min_rating") or None)
+        filters = ProductFilters(
+            category=None if category in (None, "", ANY) else str(category),
+            brand=brand,
+            min_price=_number(settings, "min_price") or None,
+            max_price=_number(settings, "max_price") or None,
+            min_rating=_number(settings, "min_rating") or None,
+        )
     except ValueError as err:
         raise OptionsError(str(err).replace("_", " ")) from None
     products = int(settings.get("products") or ChatOptions.products)
     if not 1 <= products <= 10:
         raise OptionsError(f"products: between 1 and 10, got {products}")
-    return ChatOptions(mode=_choice(settings, "mode", MODES, "auto"), products=products, filters=filters,
-                       generator=_choice(settings, "generator", GENERATORS, "none"),
-                       local_model=_choice(settings, "local_model", LOCAL_MODELS, "fine-tuned"))
+    return ChatOptions(
+        mode=_choice(settings, "mode", MODES, "auto"),
+        products=products,
+        filters=filters,
+        generator=_choice(settings, "generator", GENERATORS, "none"),
+        local_model=_choice(settings, "local_model", LOCAL_MODELS, "fine-tuned"),
+    )
