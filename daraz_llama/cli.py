@@ -18,7 +18,8 @@ from daraz_llama.evaluation import evaluate_retriever, format_table
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
 from daraz_llama.judgments import load_judgments
-from daraz_llama.models import DENSE_EXTRA_HINT, ModelError, dense_installed
+from daraz_llama.models import DENSE_EXTRA_HINT, ModelError, default_backend, dense_installed
+from daraz_llama.onnx_backend import BACKENDS
 from daraz_llama.plotting import plot_metrics
 from daraz_llama.queries import QueryRecord, load_queries, write_queries
 from daraz_llama.retriever import MODES, NO_MODEL, RetrievalWarning, RetrieverConfig, build_retriever, open_index
@@ -32,6 +33,14 @@ class CliError(Exception):
 
 def _add_index_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"index folder (default: {DEFAULT_INDEX_DIR})")
+
+
+def _add_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="the cross-encoder's runtime (default: onnx when onnxruntime is installed, else torch)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +73,13 @@ def _add_index(commands: Any) -> None:
         "(default: fine-tuned model if present, else packaged MiniLM)",
     )
     index.add_argument("--strict", action="store_true", help="fail when any block is malformed")
+    index.add_argument(
+        "--backend",
+        default="torch",
+        choices=BACKENDS,
+        help="run the embedder on torch (default) or onnx (int8 ONNX Runtime, about twice as fast "
+        "here); queries are embedded the same way",
+    )
 
 
 def _add_search(commands: Any) -> None:
@@ -80,6 +96,7 @@ def _add_search(commands: Any) -> None:
     search.add_argument("--top-k", type=int, default=10)
     search.add_argument("--embedder", help="must match the index's embedder")
     search.add_argument("--reranker", help="cross-encoder name or folder for hybrid+rerank")
+    _add_backend(search)
     search.add_argument(
         "--rerank-candidates",
         type=int,
@@ -132,6 +149,7 @@ def _add_eval(commands: Any) -> None:
     evaluate.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated modes")
     evaluate.add_argument("--embedder")
     evaluate.add_argument("--reranker")
+    _add_backend(evaluate)
     evaluate.add_argument("--rerank-candidates", type=int, default=RetrieverConfig.rerank_candidates)
     evaluate.add_argument(
         "--judgments",
@@ -422,7 +440,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise CliError(f"--strict: {len(result.skipped)} malformed block(s), index not built")
     embedder = None if args.embedder == NO_MODEL else (args.embedder or RetrieverConfig().resolved_embedder())
     started = time.perf_counter()
-    index = build_index(args.corpus, args.index_dir, embedder=embedder, show_progress=True, parsed=result)
+    index = build_index(
+        args.corpus, args.index_dir, embedder=embedder, show_progress=True, parsed=result, backend=args.backend
+    )
     counts = index.manifest["counts"]
     print(
         f"indexed {counts['products']} products as {counts['chunks']} chunks in "
@@ -489,6 +509,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         rerank_candidates=args.rerank_candidates,
         filters=filters,
         index_dir=args.index_dir,
+        backend=args.backend,
     )
     retriever = build_retriever(_index_source(args), config)
     rows = [product_row(n) for n in retriever.retrieve(args.query)]
@@ -550,6 +571,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rerank_candidates=args.rerank_candidates,
         index_dir=args.index_dir,
         parse_price=not args.no_price_parsing,
+        backend=args.backend,
     )
     index = open_index(_index_source(args), config)
     query_set = load_queries(args.queries, known_ids=set(index.product_ids()))
@@ -586,6 +608,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "index_counts": index.manifest["counts"],
             "embedder": index.embedder,
             "reranker": config.resolved_reranker(),
+            "backend": config.backend or default_backend(),
             "candidate_k": config.candidate_k,
             "rerank_candidates": config.rerank_candidates,
             "fusion": config.fusion,

@@ -28,6 +28,7 @@ import faiss
 import numpy as np
 import Stemmer
 from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
+from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 from llama_index.core.storage.docstore import BaseDocumentStore, SimpleDocumentStore
 from llama_index.retrievers.bm25 import BM25Retriever
@@ -89,7 +90,8 @@ class ProductIndex:
     def vector_index(self) -> VectorStoreIndex | None:
         """The FAISS-backed LlamaIndex index, with the embedder it was built with (loaded on first use)."""
         if self._vector_index is None and self.storage is not None and self.embedder is not None:
-            loaded = load_index_from_storage(self.storage, embed_model=load_embedder(self.embedder))
+            embed_model = load_embedder(self.embedder, self.embedder_backend)
+            loaded = load_index_from_storage(self.storage, embed_model=embed_model)
             assert isinstance(loaded, VectorStoreIndex)
             self._vector_index = loaded
         return self._vector_index
@@ -99,6 +101,11 @@ class ProductIndex:
         """Name or folder of the embedder the vectors were made with (None: BM25 only)."""
         embedder = self.manifest.get("embedder")
         return embedder["name"] if embedder else None
+
+    @property
+    def embedder_backend(self) -> str:
+        """How the vectors were made (``torch`` or ``onnx``); queries are embedded the same way."""
+        return (self.manifest.get("embedder") or {}).get("backend", "torch")
 
     @property
     def chunk_ids(self) -> list[str]:
@@ -217,18 +224,20 @@ def build_index(
     parser: ProductNodeParser | None = None,
     show_progress: bool = True,
     parsed: ParseResult | None = None,
+    backend: str = "torch",
 ) -> ProductIndex:
     """Parse ``corpus``, chunk it, embed what is new and index it; persist to ``index_dir`` if given.
 
-    ``embedder`` is a sentence-transformers name or folder, or None for a BM25-only index.
+    ``embedder`` is a sentence-transformers name or folder, or None for a BM25-only index; ``backend`` runs it
+    on ``torch`` or ``onnx`` (int8 ONNX Runtime), and queries are embedded the same way.
     Vectors of unchanged chunks are taken from the existing index in ``index_dir``.
     ``parsed``: the corpus already parsed (it is not parsed again). Builds into one ``index_dir`` take
     turns (:func:`build_lock`), so each one reuses the vectors of the one before.
     """
     if index_dir is None:
-        return _build_index(corpus, None, embedder, parser, show_progress, parsed)
+        return _build_index(corpus, None, embedder, parser, show_progress, parsed, backend)
     with build_lock(index_dir):
-        return _build_index(corpus, index_dir, embedder, parser, show_progress, parsed)
+        return _build_index(corpus, index_dir, embedder, parser, show_progress, parsed, backend)
 
 
 def _build_index(
@@ -238,6 +247,7 @@ def _build_index(
     parser: ProductNodeParser | None,
     show_progress: bool,
     parsed: ParseResult | None,
+    backend: str,
 ) -> ProductIndex:
     started = time.perf_counter()
     parser = parser or ProductNodeParser()
@@ -246,7 +256,7 @@ def _build_index(
     if not documents:
         raise CorpusError(f"{corpus}: no product could be parsed ({len(parsed.problems)} problems)")
     nodes = parser.get_nodes_from_documents(documents, show_progress=show_progress)
-    index = index_nodes(nodes, embedder, reuse_from=index_dir, show_progress=show_progress)
+    index = index_nodes(nodes, embedder, reuse_from=index_dir, show_progress=show_progress, backend=backend)
     corpus_path = Path(corpus).resolve()
     index.manifest.update(
         {
@@ -267,6 +277,7 @@ def index_nodes(
     embedder: str | None = None,
     reuse_from: str | Path | None = None,
     show_progress: bool = False,
+    backend: str = "torch",
 ) -> ProductIndex:
     """BM25 and (with an ``embedder``) FAISS over ``nodes`` as they are, e.g. from any LlamaIndex pipeline.
 
@@ -284,11 +295,14 @@ def index_nodes(
     embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
     embed_texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in text_nodes]
-    keys_ = [_chunk_key(model, text) for text in embed_texts]
+    made_by = model if backend == "torch" else f"{model}#{backend}"  # int8 vectors are not the float ones
+    keys_ = [_chunk_key(made_by, text) for text in embed_texts]
     docstore = SimpleDocumentStore()
     vector_index, reused = None, 0
     if embedder:
-        vector_index, reused = _embed(text_nodes, embed_texts, keys_, embedder, docstore, reuse_from, show_progress)
+        vector_index, reused = _embed(
+            text_nodes, embed_texts, keys_, load_embedder(embedder, backend), docstore, reuse_from, show_progress
+        )
     else:
         docstore.add_documents(text_nodes)
     bm25 = BM25Retriever.from_defaults(nodes=text_nodes, stemmer=Stemmer.Stemmer("english"), language=BM25_LANGUAGE)
@@ -297,7 +311,7 @@ def index_nodes(
         "package_version": __version__,
         "format": INDEX_FORMAT,
         "bm25": {"language": BM25_LANGUAGE, "stemmer": "english"},
-        "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d}
+        "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d, "backend": backend}
         if vector_index
         else None,
         "counts": {
@@ -321,13 +335,12 @@ def _embed(
     nodes: list[BaseNode],
     embed_texts: list[str],
     keys_: list[str],
-    embedder: str,
+    embed_model: BaseEmbedding,
     docstore: SimpleDocumentStore,
     reuse_from: str | Path | None,
     show_progress: bool,
 ) -> tuple[VectorStoreIndex, int]:
     """FAISS over ``nodes``: new chunks embedded, unchanged ones' vectors reused; returns it and the reused count."""
-    embed_model = load_embedder(embedder)
     cached = _reusable_vectors(Path(reuse_from) if reuse_from else None)
     todo = [i for i, key in enumerate(keys_) if key not in cached]
     fresh = (
@@ -443,6 +456,7 @@ def staleness(
     corpus: str | Path | None = None,
     embedder: str | None = None,
     parser: ProductNodeParser | None = None,
+    backend: str | None = None,
 ) -> list[str]:
     """Reasons why an index with ``manifest`` does not match the corpus, embedder and chunking asked for."""
     reasons = []
@@ -458,4 +472,7 @@ def staleness(
     built_with = (manifest.get("embedder") or {}).get("id")
     if embedder is not None and model_id(embedder) != built_with:
         reasons.append(f"embedder {model_id(embedder)} != {built_with} used to build the index")
+    built_on = (manifest.get("embedder") or {}).get("backend", "torch")
+    if embedder is not None and backend is not None and backend != built_on:
+        reasons.append(f"embedder backend {backend} != {built_on} used to build the index")
     return reasons

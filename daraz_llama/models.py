@@ -5,15 +5,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import json
 import logging
 import os
-import warnings
 from pathlib import Path
+
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 
 logger = logging.getLogger(__name__)
 
 # The folder names that training writes; picked up automatically when present.
 MODELS_ENV = "DARAZ_LLAMA_MODELS"  # where fine-tuned models are looked for (default: ./models)
+BACKEND_ENV = "DARAZ_LLAMA_BACKEND"  # torch or onnx for the cross-encoder (default: onnx when installed)
 
 
 def models_dir() -> Path:
@@ -119,34 +123,61 @@ def _check_exists(name_or_path: str, what: str) -> None:
         raise ModelError(f"unknown {what} {name_or_path!r}: give a local folder or a hub name like 'org/model'")
 
 
-def load_embedder(name_or_path: str):  # -> HuggingFaceEmbedding
-    """Load a sentence-transformers embedder as a LlamaIndex embedding model (once per process and model)."""
+def default_backend() -> str:
+    """``onnx`` (int8 ONNX Runtime) when onnxruntime is installed, else ``torch``; ``$DARAZ_LLAMA_BACKEND`` decides."""
+    from daraz_llama.onnx_backend import onnx_installed
+
+    return os.environ.get(BACKEND_ENV) or ("onnx" if onnx_installed() else "torch")
+
+
+def _check_backend(backend: str) -> None:
+    from daraz_llama.onnx_backend import BACKENDS, onnx_installed
+
+    if backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "onnx" and not onnx_installed():
+        raise ModelError("backend 'onnx' needs onnxruntime and onnx: pip install 'daraz-llama[dense]'")
+
+
+def load_embedder(name_or_path: str, backend: str = "torch") -> BaseEmbedding:
+    """Load a sentence-transformers embedder as a LlamaIndex embedding model (once per process and model):
+    ``torch`` (``HuggingFaceEmbedding``) or ``onnx`` (int8 ONNX Runtime, exported once and kept beside it)."""
     require_dense("a dense embedder")
     _check_exists(name_or_path, "embedder")
-    return _load_embedder(resolve_model_name(name_or_path), model_id(name_or_path))
+    _check_backend(backend)
+    return _load_embedder(resolve_model_name(name_or_path), model_id(name_or_path), backend)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_embedder(name_or_path: str, _identity: str):  # name_or_path already resolved
-    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
-
+def _load_embedder(name_or_path: str, identity: str, backend: str) -> BaseEmbedding:  # name_or_path resolved
     try:
+        if backend == "onnx":
+            from daraz_llama.onnx_backend import OnnxEmbedding, ensure_export
+
+            return OnnxEmbedding(ensure_export(name_or_path, identity, "embedder"), embed_batch_size=1024)
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
         return HuggingFaceEmbedding(model_name=name_or_path, device=torch_device(), normalize=True, embed_batch_size=64)
     except Exception as err:  # noqa: BLE001 - any loader failure becomes one clear message
-        raise ModelError(f"could not load embedder {name_or_path!r}: {err}") from err
+        raise ModelError(f"could not load embedder {name_or_path!r} ({backend}): {err}") from err
 
 
 def embed_queries(
-    name_or_path: str, queries: list[str], batch_size: int = 256, show_progress: bool = False
+    name_or_path: str, queries: list[str], backend: str = "torch", batch_size: int = 256, show_progress: bool = False
 ) -> list[list[float]]:
     """Query vectors in batches, the same as the retriever makes them one at a time (query prompt included)."""
     from llama_index.core.utils import get_tqdm_iterable
 
-    embedder = load_embedder(name_or_path)
+    from daraz_llama.onnx_backend import OnnxEmbedding
+
+    embedder = load_embedder(name_or_path, backend)
     batches = [queries[start : start + batch_size] for start in range(0, len(queries), batch_size)]
     vectors: list[list[float]] = []
     for batch in get_tqdm_iterable(batches, show_progress, "Embedding queries"):
-        vectors.extend(embedder._embed(batch, prompt_name="query"))  # noqa: SLF001 - the batched query path
+        if isinstance(embedder, OnnxEmbedding):
+            vectors.extend(embedder.query_embeddings(batch))
+        else:
+            vectors.extend(embedder._embed(batch, prompt_name="query"))  # type: ignore[attr-defined]  # noqa: SLF001
     return vectors
 
 
@@ -156,8 +187,6 @@ DEFAULT_RERANK_MAX_LENGTH = 64  # tokens, for a cross-encoder that does not say 
 def trained_max_length(name_or_path: str) -> int:
     """The tokens a cross-encoder was trained to read, from the model card our trainer writes beside it
     (``DEFAULT_RERANK_MAX_LENGTH`` for any other model): query time feeds it the same."""
-    import json
-
     card = Path(name_or_path).expanduser() / "card.json"
     if card.is_file():
         length = json.loads(card.read_text(encoding="utf-8")).get("max_length")
@@ -166,39 +195,56 @@ def trained_max_length(name_or_path: str) -> int:
     return DEFAULT_RERANK_MAX_LENGTH
 
 
-def load_reranker(name_or_path: str, top_n: int, max_length: int | None = None, int8: bool = True):
-    """Load a cross-encoder as LlamaIndex's ``SentenceTransformerRerank`` (once per process and model).
+def load_reranker(
+    name_or_path: str, top_n: int, max_length: int | None = None, backend: str | None = None
+) -> BaseNodePostprocessor:
+    """Load a cross-encoder as a LlamaIndex node postprocessor (once per process and model).
 
     Inputs are clipped to ``max_length`` tokens (None: what the model was trained on, see
-    :func:`trained_max_length`); on the CPU, ``int8`` quantises the linear layers dynamically
-    (about 1.5x faster on this 2-core machine).
+    :func:`trained_max_length`). ``backend`` (None: :func:`default_backend`): ``onnx`` runs an int8 export on
+    ONNX Runtime (``OnnxRerank``), ``torch`` runs LlamaIndex's ``SentenceTransformerRerank``.
     """
     require_dense("a cross-encoder")
     _check_exists(name_or_path, "cross-encoder")
+    _check_cross_encoder(name_or_path)
+    backend = backend or default_backend()
+    _check_backend(backend)
     return _load_reranker(
         resolve_model_name(name_or_path),
         model_id(name_or_path),
         top_n,
         max_length or trained_max_length(name_or_path),
-        int8,
+        backend,
     )
 
 
+def _check_cross_encoder(name_or_path: str) -> None:
+    """A local folder must hold a sequence-classification model: a bi-encoder would get a random scoring head."""
+    config = Path(name_or_path).expanduser() / "config.json"
+    if config.is_file():
+        architectures = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
+        if not any(name.endswith("ForSequenceClassification") for name in architectures):
+            raise ModelError(
+                f"{name_or_path} is not a cross-encoder (architectures {architectures}): "
+                "give a re-ranker folder, e.g. models/reranker-ft"
+            )
+
+
 @functools.lru_cache(maxsize=4)
-def _load_reranker(name_or_path: str, _identity: str, top_n: int, max_length: int, int8: bool):  # resolved name
-    from llama_index.core.postprocessor import SentenceTransformerRerank
-
-    device = torch_device()
+def _load_reranker(
+    name_or_path: str, identity: str, top_n: int, max_length: int, backend: str
+) -> BaseNodePostprocessor:
     try:
-        reranker = SentenceTransformerRerank(model=name_or_path, top_n=top_n, device=device)
-    except Exception as err:  # noqa: BLE001
-        raise ModelError(f"could not load cross-encoder {name_or_path!r}: {err}") from err
-    cross_encoder = reranker._model
-    cross_encoder.max_seq_length = max_length
-    if int8 and device == "cpu":
-        import torch
+        if backend == "onnx":
+            from daraz_llama.onnx_backend import OnnxRerank, ensure_export
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.ao.quantization.quantize_dynamic(cross_encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+            return OnnxRerank(
+                ensure_export(name_or_path, identity, "cross-encoder"), top_n=top_n, max_length=max_length
+            )
+        from llama_index.core.postprocessor import SentenceTransformerRerank
+
+        reranker = SentenceTransformerRerank(model=name_or_path, top_n=top_n, device=torch_device())
+    except Exception as err:  # noqa: BLE001
+        raise ModelError(f"could not load cross-encoder {name_or_path!r} ({backend}): {err}") from err
+    reranker._model.max_seq_length = max_length
     return reranker

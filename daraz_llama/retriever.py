@@ -67,7 +67,8 @@ class RetrieverConfig:
         10  # products handed to the cross-encoder (natural-dev: 20 a little better, p50 over 150 ms)
     )
     rerank_max_length: int | None = None  # tokens the cross-encoder reads (None: what it was trained on, else 64)
-    rerank_int8: bool = True  # dynamic int8 quantisation of the cross-encoder on the CPU
+    backend: str | None = None  # torch or onnx (int8 ONNX Runtime); None: onnx when installed for the cross-encoder,
+    # torch for an index this builds; queries are always embedded the way the index was built
     rerank_blend: float = 0.3  # weight of the cross-encoder's order against the first stage's (1: CE only)
     # Chosen on natural-dev (benchmarks/bench_fusion.py, benchmarks/RESULTS.md); the same as on the silver dev split.
     fusion: str = "dist_based_score"
@@ -122,7 +123,7 @@ class ProductRetriever(BaseRetriever):
         reranker = self.config.resolved_reranker()
         if self.mode == "hybrid+rerank" and reranker is not None:
             self._reranker = load_reranker(
-                reranker, self.config.rerank_candidates, self.config.rerank_max_length, self.config.rerank_int8
+                reranker, self.config.rerank_candidates, self.config.rerank_max_length, self.config.backend
             )
         self._candidate_retrievers: dict[ProductFilters, BaseRetriever | None] = {}
         self._candidates_lock = threading.Lock()  # async queries build per-filter retrievers from threads
@@ -316,11 +317,13 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
     embedder = config.resolved_embedder()
     if config.index_dir is not None and current_version_dir(config.index_dir) is not None:
         index = load_index(config.index_dir)
-        reasons = staleness(index.manifest, corpus=source, embedder=embedder)
+        reasons = staleness(index.manifest, corpus=source, embedder=embedder, backend=config.backend or "torch")
         if not reasons:
             return index
         _warn(f"index {config.index_dir} is stale ({'; '.join(reasons)}): rebuilding")
-    return build_index(source, config.index_dir, embedder=embedder, show_progress=show_progress)
+    return build_index(
+        source, config.index_dir, embedder=embedder, show_progress=show_progress, backend=config.backend or "torch"
+    )
 
 
 def build_retriever(

@@ -78,7 +78,10 @@ def test_stale_index_is_detected(tmp_path: Path, demo_corpus: Path, minilm: str)
     with pytest.raises(StaleIndexError, match="embedder"):
         build_retriever(load_index(tmp_path / "idx"), embedder="BAAI/bge-small-en-v1.5")
     # Opening from the corpus with index_dir refreshes the stale index instead.
-    refreshed = open_index(corpus, RetrieverConfig(index_dir=tmp_path / "idx", embedder=minilm), show_progress=False)
+    with pytest.warns(RetrievalWarning, match="is stale .* rebuilding"):
+        refreshed = open_index(
+            corpus, RetrieverConfig(index_dir=tmp_path / "idx", embedder=minilm), show_progress=False
+        )
     assert refreshed.manifest["counts"]["embedded"] == 0
     assert staleness(read_manifest(tmp_path / "idx")) == []
 

@@ -43,7 +43,9 @@ def mine_negatives(
     sparse = build_retriever(index, mode="bm25", top_k=depth, candidate_k=depth * 3)
     dense = build_retriever(index, mode="dense", top_k=depth, candidate_k=depth * 3)
     # Query vectors in batches (much faster than one at a time, on a GPU above all).
-    embeddings = embed_queries(index.embedder, [record.query for record in queries], show_progress=show_progress)
+    embeddings = embed_queries(
+        index.embedder, [record.query for record in queries], index.embedder_backend, show_progress=show_progress
+    )
     mined = []
     for record, embedding in get_tqdm_iterable(list(zip(queries, embeddings)), show_progress, "Mining hard negatives"):
         excluded = data.duplicates_of(record.relevant_ids)
