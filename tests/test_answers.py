@@ -77,6 +77,8 @@ def test_grounding_evaluator_on_good_and_bad_answers() -> None:
     assert not made_up.passing
     silent = evaluator.evaluate(query="gamepad", response="Here are some options.", contexts=[CONTEXT])
     assert not silent.passing and "cites no product" in silent.feedback
+    with pytest.raises(ValueError, match="numbered product context"):  # another engine's plain-text context
+        evaluator.evaluate(query="gamepad", response="It costs ৳ 1,350 [1].", contexts=["Fantech WGP13 ৳ 1,350"])
 
 
 def test_offline_answer_is_grounded_and_cited() -> None:

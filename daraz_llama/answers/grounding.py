@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from llama_index.core.evaluation import BaseEvaluator, EvaluationResult
 from llama_index.core.prompts.mixin import PromptDictType
 
-from daraz_llama.answers.context import parse_context
+from daraz_llama.answers.context import CONTEXT_HEADER, HEADER_RE, parse_context
 
 CITATION_RE = re.compile(r"\[(\d+)\]")
 # Linear on any text: bounded gaps, and a number starts only where no digit, comma or dot is before it.
@@ -102,6 +102,11 @@ class GroundingEvaluator(BaseEvaluator):
     ) -> EvaluationResult:
         if response is None or not contexts:
             raise ValueError("GroundingEvaluator needs the response and the numbered context")
+        if not any(HEADER_RE.match(line) for line in contexts[0].splitlines()):
+            raise ValueError(
+                "GroundingEvaluator reads the numbered product context of daraz-llama's chat engine "
+                f"(a '{CONTEXT_HEADER} (n):' block from format_context); contexts[0] is not one"
+            )
         report = check_answer(response, contexts[0])
         has_products = bool(parse_context(contexts[0]))
         should_refuse = (not has_products) if expect_refusal is None else expect_refusal
