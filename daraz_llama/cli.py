@@ -18,11 +18,20 @@ from daraz_llama.evaluation import evaluate_retriever, format_table
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
 from daraz_llama.judgments import load_judgments
+from daraz_llama.milvus_store import DEFAULT_COLLECTION, TOKEN_ENV, MilvusIndex, build_milvus_index
 from daraz_llama.models import DENSE_EXTRA_HINT, ModelError, default_backend, dense_installed
 from daraz_llama.onnx_backend import BACKENDS
 from daraz_llama.plotting import plot_metrics
 from daraz_llama.queries import QueryRecord, load_queries, write_queries
-from daraz_llama.retriever import MODES, NO_MODEL, RetrievalWarning, RetrieverConfig, build_retriever, open_index
+from daraz_llama.retriever import (
+    MODES,
+    NO_MODEL,
+    RetrievalWarning,
+    RetrieverConfig,
+    build_retriever,
+    open_index,
+    open_milvus_index,
+)
 from daraz_llama.schema import view
 from daraz_llama.silver import synthesise
 
@@ -33,6 +42,14 @@ class CliError(Exception):
 
 def _add_index_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"index folder (default: {DEFAULT_INDEX_DIR})")
+
+
+def _add_milvus(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--milvus-uri",
+        help=f"the index in Milvus: a .db file (Milvus Lite) or http://host:19530 (token from ${TOKEN_ENV})",
+    )
+    parser.add_argument("--collection", default=DEFAULT_COLLECTION, help="Milvus collection (default: %(default)s)")
 
 
 def _add_backend(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +90,14 @@ def _add_index(commands: Any) -> None:
         "(default: fine-tuned model if present, else packaged MiniLM)",
     )
     index.add_argument("--strict", action="store_true", help="fail when any block is malformed")
+    _add_milvus(index)
+    index.add_argument(
+        "--store",
+        default="faiss",
+        choices=("faiss", "milvus"),
+        help="faiss: BM25 and FAISS files in --index-dir (default); milvus: both inside Milvus",
+    )
+    index.add_argument("--hnsw", action="store_true", help="milvus: an HNSW dense index instead of exact search")
     index.add_argument(
         "--backend",
         default="torch",
@@ -87,6 +112,7 @@ def _add_search(commands: Any) -> None:
     search.add_argument("query")
     _add_index_dir(search)
     search.add_argument("--corpus", help="search this corpus (index built or refreshed in --index-dir)")
+    _add_milvus(search)
     search.add_argument(
         "--mode",
         default="auto",
@@ -145,6 +171,7 @@ def _add_eval(commands: Any) -> None:
     evaluate = commands.add_parser("eval", help="score retrieval modes on a query set")
     _add_index_dir(evaluate)
     evaluate.add_argument("--corpus", help="evaluate on this corpus (index built or refreshed in --index-dir)")
+    _add_milvus(evaluate)
     evaluate.add_argument("--queries", required=True, help="JSON Lines query set")
     evaluate.add_argument("--modes", default="bm25,dense,hybrid", help="comma-separated modes")
     evaluate.add_argument("--embedder")
@@ -176,6 +203,7 @@ def _add_ask(commands: Any) -> None:
     ask.add_argument("question")
     _add_index_dir(ask)
     ask.add_argument("--corpus", help="answer over this corpus (index built or refreshed in --index-dir)")
+    _add_milvus(ask)
     ask.add_argument("--generator", default="none", choices=GENERATORS, help="none: offline (default)")
     ask.add_argument("--model", help="local: model folder or hub name; openai: model name")
     ask.add_argument("--mode", default="auto", choices=MODES, help="retrieval mode")
@@ -187,6 +215,7 @@ def _add_eval_answers(commands: Any) -> None:
     answers.add_argument("--questions", required=True, help="JSON Lines of {qid, question, answerable}")
     _add_index_dir(answers)
     answers.add_argument("--corpus")
+    _add_milvus(answers)
     answers.add_argument("--generator", default="none", choices=GENERATORS)
     answers.add_argument("--model")
     answers.add_argument("--mode", default="auto", choices=MODES)
@@ -217,6 +246,7 @@ def _add_chat(commands: Any) -> None:
         help="chat over this corpus (index built or refreshed in --index-dir); default: the packaged demo corpus",
     )
     chat.add_argument("--index-dir", help="index folder (default: daraz-index, or daraz-index/demo for the demo)")
+    chat.add_argument("--milvus-uri", help="chat over the index in Milvus (a .db file or a server URL)")
     chat.add_argument("--host", default="127.0.0.1")
     chat.add_argument("--port", type=int, default=8000)
     chat.add_argument("--open", action="store_true", help="open a browser tab")
@@ -366,7 +396,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
         login_users()  # the server would refuse a half-made login configuration: say why before starting it
     except UsersError as err:
         raise CliError(f"login: {err}") from None
-    if args.corpus or args.index_dir:
+    if args.milvus_uri:
+        uri = (
+            args.milvus_uri
+            if args.milvus_uri.startswith(("http://", "https://"))
+            else str(Path(args.milvus_uri).resolve())
+        )
+        source = CatalogSource(None, Path(DEFAULT_INDEX_DIR).resolve(), uri)
+    elif args.corpus or args.index_dir:
         source = CatalogSource(
             Path(args.corpus).resolve() if args.corpus else None, Path(args.index_dir or DEFAULT_INDEX_DIR).resolve()
         )
@@ -377,9 +414,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
     except CatalogError as err:
         raise CliError(str(err)) from None
     print(
-        f"{catalog.products} products from {source.corpus or source.index_dir}; chat on http://{args.host}:{args.port}",
+        f"{catalog.products} products from {source.milvus_uri or source.corpus or source.index_dir}; "
+        f"chat on http://{args.host}:{args.port}",
         flush=True,
     )
+    if isinstance(catalog.index, MilvusIndex):
+        catalog.index.close()  # the server opens it: a Milvus Lite file serves one process at a time
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped: the server goes and the app root is removed
     with app_root() as root:
         env = {**source.as_env(os.environ), "CHAINLIT_APP_ROOT": os.environ.get("CHAINLIT_APP_ROOT", str(root))}
@@ -424,8 +464,16 @@ def _parse_reporting(corpus: str):  # -> ParseResult
     return result
 
 
-def _index_source(args: argparse.Namespace) -> str:
-    """The corpus (when given) or the index folder to open; a clear error when neither exists."""
+def _index_source(args: argparse.Namespace) -> str | MilvusIndex:
+    """The index in Milvus (``--milvus-uri``), the corpus (when given) or the index folder to open; a clear
+    error when there is none."""
+    if getattr(args, "milvus_uri", None):
+        if args.corpus:
+            raise CliError(
+                "--corpus and --milvus-uri: build the Milvus index with `daraz-llama index CORPUS --store "
+                "milvus --milvus-uri URI`, then search it with --milvus-uri alone"
+            )
+        return open_milvus_index(args.milvus_uri, args.collection)
     if not args.corpus and not Path(args.index_dir).is_dir():
         raise CliError(
             f"no index in {args.index_dir}: run `daraz-llama index CORPUS --index-dir {args.index_dir}` "
@@ -440,6 +488,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise CliError(f"--strict: {len(result.skipped)} malformed block(s), index not built")
     embedder = None if args.embedder == NO_MODEL else (args.embedder or RetrieverConfig().resolved_embedder())
     started = time.perf_counter()
+    if args.store == "milvus":
+        return _index_into_milvus(args, result, embedder, started)
     index = build_index(
         args.corpus, args.index_dir, embedder=embedder, show_progress=True, parsed=result, backend=args.backend
     )
@@ -452,6 +502,30 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(
         f"embedder: {index.embedder or bm25_only}; "
         f"embedded {counts['embedded']} chunks, reused {counts['reused_vectors']}"
+    )
+    return 0
+
+
+def _index_into_milvus(args: argparse.Namespace, parsed: Any, embedder: str | None, started: float) -> int:
+    if not args.milvus_uri:
+        raise CliError("--store milvus needs --milvus-uri (a .db file for Milvus Lite, or http://host:19530)")
+    index = build_milvus_index(
+        args.corpus,
+        args.milvus_uri,
+        args.collection,
+        embedder=embedder,
+        backend=args.backend,
+        parsed=parsed,
+        hnsw=args.hnsw,
+    )
+    counts = index.manifest["counts"]
+    print(
+        f"indexed {counts['products']} products as {counts['chunks']} chunks in "
+        f"{time.perf_counter() - started:.1f}s -> Milvus {args.milvus_uri} ({args.collection})"
+    )
+    print(
+        f"embedder: {index.embedder or 'none (BM25 only)'}; upserted {counts['upserted']} chunks, "
+        f"deleted {counts['deleted']}, unchanged {counts['unchanged']}"
     )
     return 0
 
@@ -573,7 +647,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         parse_price=not args.no_price_parsing,
         backend=args.backend,
     )
-    index = open_index(_index_source(args), config)
+    source = _index_source(args)
+    index = source if isinstance(source, MilvusIndex) else open_index(source, config)
     query_set = load_queries(args.queries, known_ids=set(index.product_ids()))
     for problem in query_set.problems[:20]:
         print(f"  skipped: {problem}", file=sys.stderr)

@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from daraz_llama.text import normalise_text
 
@@ -377,6 +378,44 @@ def parse_corpus_text(lines: list[str], source: str, bad_lines: frozenset[int] |
     for number, line in enumerate(lines, start=1):
         parser.feed(line, number, number in bad_lines)
     return parser.result()
+
+
+class CorpusStream:
+    """The products of a corpus file, read line by line: memory stays flat whatever the file's size.
+
+    Iterate for the products; afterwards :attr:`problems` and :attr:`start_markers` hold what
+    :func:`parse_corpus` reports. Lines end at ``\n`` here (``parse_corpus`` also splits at Unicode line
+    separators), so the two agree on any corpus without those inside a line.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CorpusError(f"corpus file not found: {self.path}")
+        self.problems: list[ParseProblem] = []
+        self.start_markers = 0
+
+    def __iter__(self) -> Iterator[Product]:
+        parser = _CorpusParser(str(self.path))
+        with open(self.path, "rb") as handle:
+            if handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # rare: decoded whole
+                lines, _ = decode_lines(self.path.read_bytes())
+                raw_lines: Iterable[bytes] = (line.encode("utf-8") for line in lines)
+            else:
+                handle.seek(0)
+                raw_lines = handle
+            for number, raw in enumerate(raw_lines, start=1):
+                try:
+                    line, bad = raw.decode("utf-8"), False
+                except UnicodeDecodeError:
+                    line, bad = raw.decode("utf-8", errors="replace"), True
+                parser.feed(line.rstrip("\r\n"), number, bad)
+                if parser.products:
+                    yield from parser.products
+                    parser.products.clear()
+        result = parser.result()
+        yield from result.products
+        self.problems, self.start_markers = result.problems, result.start_markers
 
 
 def parse_corpus(path: str | Path) -> ParseResult:

@@ -103,6 +103,11 @@ class ProductIndex:
         return embedder["name"] if embedder else None
 
     @property
+    def has_vectors(self) -> bool:
+        """Whether the index holds dense vectors (else BM25 only)."""
+        return self.storage is not None
+
+    @property
     def embedder_backend(self) -> str:
         """How the vectors were made (``torch`` or ``onnx``); queries are embedded the same way."""
         return (self.manifest.get("embedder") or {}).get("backend", "torch")
@@ -141,12 +146,16 @@ class ProductIndex:
         """An index over ``nodes`` from any LlamaIndex pipeline (see :func:`index_nodes`)."""
         return index_nodes(nodes, embedder, show_progress=show_progress)
 
+    def titles(self) -> dict[str, str]:
+        """Each product's title, by product id."""
+        return {product_id_of(n): str(n.metadata.get("title", "")) for n in self.docstore.docs.values()}
+
     def product_ids(self) -> list[str]:
         """Product ids in corpus order, each once."""
         return list(dict.fromkeys(chunk["product_id"] for chunk in self.chunks))
 
 
-def _chunk_key(model: str | None, embed_text: str) -> str:
+def chunk_key(model: str | None, embed_text: str) -> str:
     return hashlib.sha1(f"{model}\x00{embed_text}".encode("utf-8")).hexdigest()
 
 
@@ -296,7 +305,7 @@ def index_nodes(
     model = model_id(embedder) if embedder else None
     embed_texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in text_nodes]
     made_by = model if backend == "torch" else f"{model}#{backend}"  # int8 vectors are not the float ones
-    keys_ = [_chunk_key(made_by, text) for text in embed_texts]
+    keys_ = [chunk_key(made_by, text) for text in embed_texts]
     docstore = SimpleDocumentStore()
     vector_index, reused = None, 0
     if embedder:

@@ -22,6 +22,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndex, StaleIndexError, build_index, current_version_dir, load_index, staleness
+from daraz_llama.milvus_store import DEFAULT_COLLECTION, MilvusIndex
 from daraz_llama.models import (
     DENSE_EXTRA_HINT,
     default_embedder,
@@ -113,7 +114,7 @@ class ProductRetriever(BaseRetriever):
     A standard LlamaIndex retriever: use it in ``RetrieverQueryEngine`` or any app.
     """
 
-    def __init__(self, index: ProductIndex, config: RetrieverConfig | None = None, **kwargs: Any) -> None:
+    def __init__(self, index: ProductIndex | MilvusIndex, config: RetrieverConfig | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.index = index
         self.config = config or RetrieverConfig()
@@ -161,20 +162,15 @@ class ProductRetriever(BaseRetriever):
     def _effective_mode(self) -> str:
         mode = self.config.mode
         embedder = self.config.resolved_embedder()
-        if (
-            mode != "bm25"
-            and self.config.embedder is not None
-            and embedder is not None
-            and self.index.storage is not None
-        ):
+        if mode != "bm25" and self.config.embedder is not None and embedder is not None and self.index.has_vectors:
             reasons = staleness(self.index.manifest, embedder=embedder)
             if reasons:
                 raise StaleIndexError("; ".join(reasons) + ": rebuild the index with this embedder")
         if mode == "auto":
-            if self.index.storage is None or not dense_installed():
+            if not self.index.has_vectors or not dense_installed():
                 return "bm25"
             return "hybrid+rerank" if self.config.resolved_reranker() else "hybrid"
-        if mode != "bm25" and self.index.storage is None:
+        if mode != "bm25" and not self.index.has_vectors:
             _warn(f"mode {mode!r} needs dense vectors but this index has none (built without an embedder): using bm25")
             return "bm25"
         if mode != "bm25" and not dense_installed():
@@ -207,11 +203,17 @@ class ProductRetriever(BaseRetriever):
             return self._candidate_retrievers[filters]
 
     def _build_candidates(self, filters: ProductFilters) -> BaseRetriever | None:
-        allowed = self._allowed_chunks(filters)
-        if allowed is not None and not allowed:
-            return None
-        sparse = self._bm25(allowed) if self.mode != "dense" else None
-        dense = self._dense(allowed) if self.mode != "bm25" else None
+        sparse: BaseRetriever | None
+        dense: BaseRetriever | None
+        if isinstance(self.index, MilvusIndex):  # the filters become an expression inside each Milvus search
+            sparse = self.index.retriever("bm25", filters, self.config.candidate_k) if self.mode != "dense" else None
+            dense = self.index.retriever("dense", filters, self.config.candidate_k) if self.mode != "bm25" else None
+        else:
+            allowed = self._allowed_chunks(filters)
+            if allowed is not None and not allowed:
+                return None
+            sparse = self._bm25(allowed) if self.mode != "dense" else None
+            dense = self._dense(allowed) if self.mode != "bm25" else None
         if not (sparse and dense):
             return sparse or dense
         weights = list(self.config.retriever_weights) if self.config.retriever_weights else None
@@ -226,6 +228,7 @@ class ProductRetriever(BaseRetriever):
         )
 
     def _bm25(self, allowed: list[str] | None) -> MatchingBM25Retriever:
+        assert isinstance(self.index, ProductIndex)
         shared = self.index.bm25
         mask = None
         if allowed is not None:
@@ -239,6 +242,7 @@ class ProductRetriever(BaseRetriever):
         )
 
     def _dense(self, allowed: list[str] | None) -> BaseRetriever:
+        assert isinstance(self.index, ProductIndex)
         vector_index = self.index.vector_index()
         assert vector_index is not None
         # Built directly: as_retriever() would restrict every search to all node ids.
@@ -305,7 +309,7 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
         index = load_index(source)
         rebuild = f"daraz-llama index {index.manifest['corpus']['path']} --index-dir {source}"
         fine_tuned = default_embedder() if fine_tuned_dir("embedder-ft").is_dir() and config.embedder is None else None
-        if fine_tuned and index.storage is not None and staleness(index.manifest, embedder=fine_tuned):
+        if fine_tuned and index.has_vectors and staleness(index.manifest, embedder=fine_tuned):
             _warn(
                 f"a fine-tuned embedder is in {fine_tuned_dir('embedder-ft')} but {source} was built with "
                 f"{index.embedder}: using the index as it is; `{rebuild}` rebuilds it with the new one"
@@ -327,9 +331,10 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
 
 
 def build_retriever(
-    source: str | Path | ProductIndex, config: RetrieverConfig | None = None, **overrides: Any
+    source: str | Path | ProductIndex | MilvusIndex, config: RetrieverConfig | None = None, **overrides: Any
 ) -> ProductRetriever:
-    """The one public builder: a LlamaIndex retriever over a corpus file, an index folder or a loaded index.
+    """The one public builder: a LlamaIndex retriever over a corpus file, an index folder or a loaded index
+    (a Milvus one too: :func:`open_milvus_index`).
 
     ``overrides`` replace fields of ``config``, e.g. ``build_retriever(path, mode="bm25", similarity_top_k=5,
     filters=MetadataFilters(...))`` (``top_k`` and ``ProductFilters`` work too).
@@ -339,5 +344,18 @@ def build_retriever(
     if isinstance(overrides.get("filters"), MetadataFilters):
         overrides["filters"] = ProductFilters.from_metadata_filters(overrides["filters"])
     config = replace(config or RetrieverConfig(), **overrides)
-    index = source if isinstance(source, ProductIndex) else open_index(source, config)
+    index = source if isinstance(source, (ProductIndex, MilvusIndex)) else open_index(source, config)
     return ProductRetriever(index, config)
+
+
+def open_milvus_index(uri: str, collection: str = DEFAULT_COLLECTION) -> MilvusIndex:
+    """The index kept in Milvus at ``uri``; a stale one (changed corpus or chunking) is reported with the command
+    that updates it, never used silently."""
+    index = MilvusIndex.load(uri, collection)
+    reasons = staleness(index.manifest)
+    if reasons:
+        update = f"daraz-llama index {index.manifest['corpus']['path']} --store milvus --milvus-uri {uri}"
+        raise StaleIndexError(
+            f"Milvus index {collection} at {uri} is stale: " + "; ".join(reasons) + f". Update it: {update}"
+        )
+    return index

@@ -9,7 +9,7 @@ from llama_index.core.schema import MetadataMode
 
 from daraz_llama.corpus import CorpusError, parse_corpus, parse_corpus_text, parse_money, parse_sold
 from daraz_llama.reader import DarazCorpusReader
-from tests.conftest import FIXTURES
+from tests.conftest import DEMO_CORPUS, FIXTURES
 
 
 def test_demo_corpus_parses_every_field(demo_corpus: Path) -> None:
@@ -182,3 +182,13 @@ def test_reader_is_a_pydantic_reader_that_keeps_extra_info(demo_corpus: Path) ->
     documents = reader.load_data(demo_corpus, extra_info={"shop": "demo"})
     assert all(d.metadata["shop"] == "demo" for d in documents) and reader.problems == []
     assert reader.to_dict()["class_name"] == "DarazCorpusReader"
+
+
+def test_the_streamed_corpus_gives_what_the_parser_gives(tmp_path: Path) -> None:
+    from daraz_llama.corpus import CorpusStream
+
+    for corpus in (DEMO_CORPUS, FIXTURES / "malformed_corpus.md"):
+        stream = CorpusStream(corpus)
+        parsed = parse_corpus(corpus)
+        assert list(stream) == parsed.products
+        assert stream.problems == parsed.problems and stream.start_markers == parsed.start_markers

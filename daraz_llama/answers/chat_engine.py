@@ -25,6 +25,7 @@ from daraz_llama.answers.shopper_query import (
 )
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import ProductIndex
+from daraz_llama.milvus_store import MilvusIndex
 from daraz_llama.postprocessor import product_id_of
 from daraz_llama.retriever import ProductRetriever, build_retriever
 
@@ -56,11 +57,10 @@ class Turn:
     retrieved: list[ContextProduct]
 
 
-def title_vocabulary(index: ProductIndex) -> TitleVocabulary:
+def title_vocabulary(index: ProductIndex | MilvusIndex) -> TitleVocabulary:
     """The catalog's title words (computed once per loaded index)."""
     if "title_vocabulary" not in index.cache:
-        titles = {n.metadata.get("product_id"): str(n.metadata.get("title", "")) for n in index.docstore.docs.values()}
-        index.cache["title_vocabulary"] = TitleVocabulary.from_titles(titles.values())
+        index.cache["title_vocabulary"] = TitleVocabulary.from_titles(index.titles().values())
     return index.cache["title_vocabulary"]
 
 

@@ -17,12 +17,14 @@ from llama_index.core.memory import ChatMemoryBuffer
 from daraz_llama.answers.chat_engine import ProductChatEngine
 from daraz_llama.answers.generators import make_llm
 from daraz_llama.chat.options import ChatOptions
-from daraz_llama.index import DEFAULT_INDEX_DIR, IndexNotFoundError, ProductIndex, read_manifest
+from daraz_llama.index import DEFAULT_INDEX_DIR, IndexNotFoundError, ProductIndex, ProductIndexError, read_manifest
+from daraz_llama.milvus_store import MilvusIndex
 from daraz_llama.models import fine_tuned_dir
-from daraz_llama.retriever import ProductRetriever, RetrieverConfig, build_retriever, open_index
+from daraz_llama.retriever import ProductRetriever, RetrieverConfig, build_retriever, open_index, open_milvus_index
 
 CORPUS_ENV = "DARAZ_LLAMA_CORPUS"
 INDEX_DIR_ENV = "DARAZ_LLAMA_INDEX_DIR"
+MILVUS_URI_ENV = "DARAZ_LLAMA_MILVUS_URI"  # the index in Milvus instead (a Milvus Lite file or a server URL)
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEMO_CORPUS = DATA_DIR / "demo_corpus.md"
 DEMO_QUESTIONS = DATA_DIR / "demo_questions.jsonl"
@@ -42,21 +44,28 @@ class CatalogSource:
 
     corpus: Path | None
     index_dir: Path
+    milvus_uri: str | None = None  # the index is in Milvus (built with `daraz-llama index --store milvus`)
 
     @classmethod
     def from_env(cls) -> "CatalogSource":
-        """``DARAZ_LLAMA_CORPUS`` / ``DARAZ_LLAMA_INDEX_DIR``; with neither set, the packaged demo corpus."""
+        """``DARAZ_LLAMA_MILVUS_URI``, or ``DARAZ_LLAMA_CORPUS`` / ``DARAZ_LLAMA_INDEX_DIR``; with none set, the
+        packaged demo corpus."""
         corpus = os.environ.get(CORPUS_ENV)
         index_dir = os.environ.get(INDEX_DIR_ENV)
+        milvus_uri = os.environ.get(MILVUS_URI_ENV)
+        if milvus_uri:
+            return cls(None, Path(DEFAULT_INDEX_DIR), milvus_uri)
         if not corpus and not index_dir:
             return cls(DEMO_CORPUS, Path(DEFAULT_INDEX_DIR) / "demo")
         return cls(Path(corpus) if corpus else None, Path(index_dir or DEFAULT_INDEX_DIR))
 
     def as_env(self, base: Mapping[str, str]) -> dict[str, str]:
         """``base`` with this source's variables set (and a corpus variable dropped when there is none)."""
-        env = {key: value for key, value in base.items() if key != CORPUS_ENV}
+        env = {key: value for key, value in base.items() if key not in (CORPUS_ENV, MILVUS_URI_ENV)}
         if self.corpus is not None:
             env[CORPUS_ENV] = str(self.corpus)
+        if self.milvus_uri is not None:
+            env[MILVUS_URI_ENV] = self.milvus_uri
         env[INDEX_DIR_ENV] = str(self.index_dir)
         return env
 
@@ -73,7 +82,7 @@ class CatalogSource:
 class Catalog:
     """The loaded index, its facets, and per-options retrievers and generators (built once, shared)."""
 
-    def __init__(self, index: ProductIndex, source: CatalogSource) -> None:
+    def __init__(self, index: ProductIndex | MilvusIndex, source: CatalogSource) -> None:
         self.index = index
         self.source = source
         self.lock = threading.Lock()  # one retrieval at a time: sessions share retrievers and models
@@ -87,6 +96,11 @@ class Catalog:
 
     @classmethod
     def load(cls, source: CatalogSource, show_progress: bool = True) -> "Catalog":
+        if source.milvus_uri is not None:
+            try:
+                return cls(open_milvus_index(source.milvus_uri), source)
+            except ProductIndexError as err:
+                raise CatalogError(str(err)) from None
         if source.corpus is not None:
             if not source.corpus.is_file():
                 raise CatalogError(f"corpus file not found: {source.corpus}")
