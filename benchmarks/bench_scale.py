@@ -73,6 +73,26 @@ def write_synthetic(products: list[Product], size: int, path: Path, seed: int = 
             out.write(_block(number, title, brand, price, sentences))
 
 
+def _chunks(corpus: Path, keep_nodes: bool, batch: int = 5000) -> tuple[list[Any], list[str]]:
+    """The chunk texts of ``corpus`` (and the nodes, only when a backend needs them), chunked ``batch`` products
+    at a time so that memory holds the texts, not every product and node at once."""
+    parser, nodes, texts, products = ProductNodeParser(), [], [], []
+
+    def flush() -> None:
+        made = parser.get_nodes_from_documents([product_to_document(p) for p in products])
+        texts.extend(node.get_content(metadata_mode=MetadataMode.EMBED) for node in made)
+        if keep_nodes:
+            nodes.extend(made)
+        products.clear()
+
+    for product in CorpusStream(corpus):
+        products.append(product)
+        if len(products) == batch:
+            flush()
+    flush()
+    return nodes, texts
+
+
 def _percentiles(times: list[float]) -> tuple[float, float]:
     ms = np.asarray(times) * 1000
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
@@ -118,8 +138,7 @@ def measure_size(
     tracemalloc.stop()
     assert parsed == size, (parsed, size)
     started = time.perf_counter()
-    nodes = ProductNodeParser().get_nodes_from_documents([product_to_document(p) for p in CorpusStream(corpus)])
-    texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
+    nodes, texts = _chunks(corpus, keep_nodes="milvus" in backends)
     row["chunks"], row["chunk_s"] = len(texts), time.perf_counter() - started
     stemmer = Stemmer.Stemmer("english")
     started = time.perf_counter()
@@ -267,13 +286,17 @@ def plot(rows: list[dict[str, Any]], backends: list[str], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [row["size"] for row in rows]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-    axes[0].plot(sizes, [row["bm25_p50_ms"] for row in rows], marker="o", label="bm25 (bm25s)")
+
+    def curve(axis: Any, key: str, label: str) -> None:
+        points = [(row["size"], row[key]) for row in rows if key in row]  # a backend may skip a size
+        axis.plot([size for size, _ in points], [value for _, value in points], marker="o", label=label)
+
+    curve(axes[0], "bm25_p50_ms", "bm25 (bm25s)")
+    curve(axes[1], "bm25_build_s", "bm25s build")
     for backend in backends:
-        axes[0].plot(sizes, [row[f"{backend}_hybrid_p50_ms"] for row in rows], marker="o", label=f"hybrid, {backend}")
-        axes[1].plot(sizes, [row[f"{backend}_insert_s"] for row in rows], marker="o", label=backend)
-    axes[1].plot(sizes, [row["bm25_build_s"] for row in rows], marker="o", label="bm25s build")
+        curve(axes[0], f"{backend}_hybrid_p50_ms", f"hybrid, {backend}")
+        curve(axes[1], f"{backend}_insert_s", backend)
     axes[0].axhline(100, color="grey", linestyle="--", linewidth=1)
     for axis, title, unit in ((axes[0], "query p50 (synthetic catalogs)", "ms"), (axes[1], "build / insert time", "s")):
         axis.set(xscale="log", yscale="log", xlabel="products", ylabel=unit, title=title)
@@ -284,14 +307,23 @@ def plot(rows: list[dict[str, Any]], backends: list[str], path: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", required=True, help="the real corpus whose fields are recombined")
-    parser.add_argument("--vectors", required=True, help="an index folder with dense vectors to reuse")
+    parser.add_argument("--corpus", help="the real corpus whose fields are recombined (required to measure)")
+    parser.add_argument("--vectors", help="an index folder with dense vectors to reuse (required to measure)")
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--backends", default="faiss-flat,faiss-hnsw,milvus")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--out", default="benchmarks/results/scale")
     parser.add_argument("--plot", help="write the curves here (PNG)")
+    parser.add_argument("--plot-only", nargs="+", metavar="SCALE_JSON", help="plot these result files and exit")
     args = parser.parse_args()
+    if args.plot_only:
+        rows = sorted(
+            (row for name in args.plot_only for row in json.loads(Path(name).read_text())), key=lambda row: row["size"]
+        )
+        plot(rows, [b for b in args.backends.split(",") if b], args.plot or "scale.png")
+        return
+    if not (args.corpus and args.vectors):
+        parser.error("--corpus and --vectors are needed to measure")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     products = parse_corpus(args.corpus).products

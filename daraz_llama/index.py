@@ -73,8 +73,25 @@ class IndexWriteError(ProductIndexError):
     """The index folder cannot be written."""
 
 
+class BuiltWith:
+    """What a manifest says the index was built with (shared by the FAISS folder and the Milvus store)."""
+
+    manifest: dict[str, Any]
+
+    @property
+    def embedder(self) -> str | None:
+        """Name or folder of the embedder the vectors were made with (None: BM25 only)."""
+        embedder = self.manifest.get("embedder")
+        return embedder["name"] if embedder else None
+
+    @property
+    def embedder_backend(self) -> str:
+        """How the vectors were made (``torch`` or ``onnx``); queries are embedded the same way."""
+        return (self.manifest.get("embedder") or {}).get("backend", "torch")
+
+
 @dataclass
-class ProductIndex:
+class ProductIndex(BuiltWith):
     """A loaded product index: the chunks in a fixed order, BM25 over them and (optionally) FAISS."""
 
     manifest: dict[str, Any]
@@ -97,20 +114,9 @@ class ProductIndex:
         return self._vector_index
 
     @property
-    def embedder(self) -> str | None:
-        """Name or folder of the embedder the vectors were made with (None: BM25 only)."""
-        embedder = self.manifest.get("embedder")
-        return embedder["name"] if embedder else None
-
-    @property
     def has_vectors(self) -> bool:
         """Whether the index holds dense vectors (else BM25 only)."""
         return self.storage is not None
-
-    @property
-    def embedder_backend(self) -> str:
-        """How the vectors were made (``torch`` or ``onnx``); queries are embedded the same way."""
-        return (self.manifest.get("embedder") or {}).get("backend", "torch")
 
     @property
     def chunk_ids(self) -> list[str]:

@@ -25,7 +25,7 @@ from llama_index.core.utils import get_tqdm_iterable
 from daraz_llama import __version__
 from daraz_llama.corpus import CorpusError, ParseResult, file_sha256, parse_corpus
 from daraz_llama.filters import ProductFilters
-from daraz_llama.index import INDEX_FORMAT, ProductIndexError, chunk_key
+from daraz_llama.index import INDEX_FORMAT, BuiltWith, ProductIndexError, chunk_key
 from daraz_llama.models import load_embedder, model_id, resolve_model_name
 from daraz_llama.node_parser import ProductNodeParser
 from daraz_llama.postprocessor import product_id_of
@@ -204,7 +204,7 @@ def _existing_keys(client: Any, collection: str) -> dict[str, str]:
 
 
 @dataclass
-class MilvusIndex:
+class MilvusIndex(BuiltWith):
     """A product index kept in Milvus (the same role as :class:`~daraz_llama.index.ProductIndex`)."""
 
     uri: str
@@ -219,15 +219,6 @@ class MilvusIndex:
     def load(cls, uri: str, collection: str = DEFAULT_COLLECTION) -> "MilvusIndex":
         client = connect(uri)
         return cls(uri, collection, read_manifest(client, collection, uri), client)
-
-    @property
-    def embedder(self) -> str | None:
-        embedder = self.manifest.get("embedder")
-        return embedder["name"] if embedder else None
-
-    @property
-    def embedder_backend(self) -> str:
-        return (self.manifest.get("embedder") or {}).get("backend", "torch")
 
     @property
     def has_vectors(self) -> bool:

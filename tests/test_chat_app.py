@@ -60,6 +60,22 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
+def running(command: list[str], port: int, cwd: Path, env: dict[str, str], log: Path) -> Iterator[str]:
+    """A chat server started with ``command`` (its own process group), its URL once it answers; stopped after,
+    with nothing of it left running and no traceback in its ``log``."""
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_for_http(f"http://127.0.0.1:{port}/", server, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(server)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@contextlib.contextmanager
 def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
     """The real app (the package's Chainlit app and its app root files) on the demo corpus."""
     copy_app_root(app_root)
@@ -74,22 +90,8 @@ def _serve(app_root: Path, index_dir: Path, **env_extra: str) -> Iterator[str]:
             **env_extra,
         }
     )
-    log = app_root / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            chainlit_command("127.0.0.1", port),
-            cwd=app_root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_for_http(f"http://127.0.0.1:{port}/", server, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        _stop(server)
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    with running(chainlit_command("127.0.0.1", port), port, app_root, env, app_root / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHROMIUM, ROOT, free_port
-from tests.test_chat_app import _ask, _cards, _open_chat, _stop, _wait_for_http
+from tests.test_chat_app import _ask, _cards, _open_chat, running
 
 UNCONDITIONAL_HEAVY = ("torch", "sentence-transformers", "chainlit", "openai", "fastapi", "uvicorn", "matplotlib")
 
@@ -117,31 +117,19 @@ def test_the_chat_from_a_fresh_install_answers_in_the_browser(fresh_venv: Path, 
     scratch.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DARAZ_LLAMA_", "CHAINLIT_"))}
     env["TMPDIR"] = str(scratch)
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [
-                str(fresh_venv / "bin" / "daraz-llama"),
-                "chat",
-                "--corpus",
-                str(package / "data" / "demo_corpus.md"),
-                "--index-dir",
-                "idx",
-                "--port",
-                str(port),
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait_for_http(f"http://127.0.0.1:{port}/", server, log)
-        page = _open_chat(browser, f"http://127.0.0.1:{port}")
+    command = [
+        str(fresh_venv / "bin" / "daraz-llama"),
+        "chat",
+        "--corpus",
+        str(package / "data" / "demo_corpus.md"),
+        "--index-dir",
+        "idx",
+        "--port",
+        str(port),
+    ]
+    with running(command, port, tmp_path, env, log) as url:
+        page = _open_chat(browser, url)
         answer, index = _ask(page, "fantech wired gamepad for pc")
         assert "[1]" in answer and "Fantech WGP13" in answer
         assert "Fantech WGP13" in _cards(page, index)[0]["text"]
-    finally:
-        _stop(server)
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     assert not list(scratch.iterdir()), "the chat's temporary app root was left behind"
