@@ -35,12 +35,13 @@ from daraz_llama.schema import keys
 TOKEN_ENV = "MILVUS_TOKEN"
 DEFAULT_COLLECTION = "daraz_products"
 MANIFEST_SUFFIX = "_manifest"
-# Milvus Lite has the standard tokenizer only: English stemming and stop words are its filters.
+# English stemming and stop words as the FAISS store's BM25 (bm25s) has them. A Milvus server applies these
+# filters and the BM25 parameters below; Milvus Lite (3.2) ignores both and only tokenises and lowercases.
 ANALYZER = {
     "tokenizer": "standard",
     "filter": ["lowercase", {"type": "stemmer", "language": "english"}, {"type": "stop", "stop_words": ["_english_"]}],
 }
-BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s' defaults, as the FAISS store's BM25 uses
+BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s' defaults, as the FAISS store's BM25 uses (not in Lite)
 MAX_TEXT = 65535  # a VARCHAR's limit in bytes
 BATCH = 500
 
@@ -59,6 +60,8 @@ def connect(uri: str) -> Any:
     """A ``MilvusClient`` for ``uri``; a clear error naming it when it cannot be reached."""
     if not milvus_installed():
         raise MilvusStoreError("the Milvus store needs pymilvus: pip install 'daraz-llama[milvus]'")
+    # gRPC's core logs keep-alive renegotiations with Milvus Lite's server as errors: harmless, and not ours to show.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     from pymilvus import MilvusClient
 
     # Milvus Lite's in-process server logs each call it does not implement (a timestamp for iterators, which
