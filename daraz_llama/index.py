@@ -266,11 +266,7 @@ def _build_index(
 ) -> ProductIndex:
     started = time.perf_counter()
     parser = parser or ProductNodeParser()
-    parsed = parsed or parse_corpus(corpus)
-    documents = [product_to_document(product) for product in parsed.products]
-    if not documents:
-        raise CorpusError(f"{corpus}: no product could be parsed ({len(parsed.problems)} problems)")
-    nodes = parser.get_nodes_from_documents(documents, show_progress=show_progress)
+    parsed, nodes = corpus_nodes(corpus, parser, parsed, show_progress)
     index = index_nodes(nodes, embedder, reuse_from=index_dir, show_progress=show_progress, backend=backend)
     corpus_path = Path(corpus).resolve()
     index.manifest.update(
@@ -280,11 +276,28 @@ def _build_index(
             "build_seconds": round(time.perf_counter() - started, 2),
         }
     )
-    index.manifest["counts"].update({"products": len(documents), "problems": len(parsed.problems)})
+    index.manifest["counts"].update({"products": len(parsed.products), "problems": len(parsed.problems)})
     index.problems = parsed.problems
     if index_dir is not None:
         persist_index(index, index_dir)
     return index
+
+
+def corpus_nodes(
+    corpus: str | Path, parser: ProductNodeParser, parsed: ParseResult | None, show_progress: bool
+) -> tuple[ParseResult, list[BaseNode]]:
+    """``corpus`` parsed (unless ``parsed`` is given) and chunked; an error when no product could be parsed."""
+    parsed = parsed or parse_corpus(corpus)
+    documents = [product_to_document(product) for product in parsed.products]
+    if not documents:
+        raise CorpusError(f"{corpus}: no product could be parsed ({len(parsed.problems)} problems)")
+    return parsed, parser.get_nodes_from_documents(documents, show_progress=show_progress)
+
+
+def vectors_made_by(model: str | None, backend: str) -> str | None:
+    """What a chunk's vector depends on besides its text: the model, and the runtime when it is not torch (int8
+    vectors are not the float ones)."""
+    return f"{model}#{backend}" if model and backend != "torch" else model
 
 
 def index_nodes(
@@ -310,8 +323,7 @@ def index_nodes(
     embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
     embed_texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in text_nodes]
-    made_by = model if backend == "torch" else f"{model}#{backend}"  # int8 vectors are not the float ones
-    keys_ = [chunk_key(made_by, text) for text in embed_texts]
+    keys_ = [chunk_key(vectors_made_by(model, backend), text) for text in embed_texts]
     docstore = SimpleDocumentStore()
     vector_index, reused = None, 0
     if embedder:

@@ -23,13 +23,12 @@ from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, Query
 from llama_index.core.utils import get_tqdm_iterable
 
 from daraz_llama import __version__
-from daraz_llama.corpus import CorpusError, ParseResult, file_sha256, parse_corpus
+from daraz_llama.corpus import ParseResult, file_sha256
 from daraz_llama.filters import ProductFilters
-from daraz_llama.index import INDEX_FORMAT, BuiltWith, ProductIndexError, chunk_key
+from daraz_llama.index import INDEX_FORMAT, BuiltWith, ProductIndexError, chunk_key, corpus_nodes, vectors_made_by
 from daraz_llama.models import load_embedder, model_id, resolve_model_name
 from daraz_llama.node_parser import ProductNodeParser
 from daraz_llama.postprocessor import product_id_of
-from daraz_llama.reader import product_to_document
 from daraz_llama.schema import keys
 
 TOKEN_ENV = "MILVUS_TOKEN"
@@ -327,14 +326,10 @@ def build_milvus_index(
     of removed products deleted, the rest left as they are (no full rebuild). The manifest is written last."""
     started = time.perf_counter()
     parser = parser or ProductNodeParser()
-    parsed = parsed or parse_corpus(corpus)
-    documents = [product_to_document(product) for product in parsed.products]
-    if not documents:
-        raise CorpusError(f"{corpus}: no product could be parsed ({len(parsed.problems)} problems)")
-    nodes = parser.get_nodes_from_documents(documents, show_progress=show_progress)
+    parsed, nodes = corpus_nodes(corpus, parser, parsed, show_progress)
     embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
-    made_by = f"{model}#{backend}" if embedder and backend != "torch" else model
+    made_by = vectors_made_by(model, backend)
     node_keys = {node.node_id: chunk_key(made_by, node.get_content(metadata_mode=MetadataMode.EMBED)) for node in nodes}
     client = connect(uri)
     embed_model = load_embedder(embedder, backend) if embedder else None
@@ -361,7 +356,7 @@ def build_milvus_index(
         "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
         "embedder": {"name": embedder, "id": model, "dim": dim, "backend": backend} if embedder else None,
         "counts": {
-            "products": len(documents),
+            "products": len(parsed.products),
             "chunks": len(nodes),
             "problems": len(parsed.problems),
             "embedded": len(changed) if embedder else 0,
