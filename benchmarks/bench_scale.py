@@ -237,16 +237,17 @@ def _measure_milvus(
     size: int,
 ) -> dict[str, Any]:
     from daraz_llama.index import chunk_key
-    from daraz_llama.milvus_store import _create, _row, connect
+    from daraz_llama.milvus_build import chunk_row
+    from daraz_llama.milvus_store import connect, create_collection
 
     uri = str(out / f"milvus-{size}.db")
     shutil.rmtree(uri, ignore_errors=True)
     client = connect(uri)
-    _create(client, "scale", vectors.shape[1], hnsw=False)
+    create_collection(client, "scale", vectors.shape[1], hnsw=False)
     started = time.perf_counter()
     for start in range(0, len(nodes), 1000):
         batch = range(start, min(start + 1000, len(nodes)))
-        client.insert("scale", [_row(nodes[i], chunk_key(None, texts[i]), vectors[i].tolist()) for i in batch])
+        client.insert("scale", [chunk_row(nodes[i], chunk_key(None, texts[i]), vectors[i].tolist()) for i in batch])
     client.flush("scale")
     row: dict[str, Any] = {"milvus_insert_s": time.perf_counter() - started}
 

@@ -18,7 +18,8 @@ from daraz_llama.evaluation import evaluate_retriever, format_table
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
 from daraz_llama.judgments import load_judgments
-from daraz_llama.milvus_store import DEFAULT_COLLECTION, TOKEN_ENV, MilvusIndex, build_milvus_index
+from daraz_llama.milvus_build import build_milvus_index
+from daraz_llama.milvus_store import DEFAULT_COLLECTION, TOKEN_ENV, MilvusIndex
 from daraz_llama.models import DENSE_EXTRA_HINT, ModelError, default_backend, dense_installed
 from daraz_llama.onnx_backend import BACKENDS
 from daraz_llama.plotting import plot_metrics

@@ -13,22 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle, TextNode
-from llama_index.core.utils import get_tqdm_iterable
+from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
 
-from daraz_llama import __version__
-from daraz_llama.corpus import ParseResult, file_sha256
 from daraz_llama.filters import ProductFilters
-from daraz_llama.index import INDEX_FORMAT, BuiltWith, ProductIndexError, chunk_key, corpus_nodes, vectors_made_by
-from daraz_llama.models import load_embedder, model_id, resolve_model_name
-from daraz_llama.node_parser import ProductNodeParser
-from daraz_llama.postprocessor import product_id_of
+from daraz_llama.index import BuiltWith, ProductIndexError
+from daraz_llama.models import load_embedder
 from daraz_llama.schema import keys
 
 TOKEN_ENV = "MILVUS_TOKEN"
@@ -42,7 +36,6 @@ ANALYZER = {
 }
 BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s' defaults, as the FAISS store's BM25 uses (not in Lite)
 MAX_TEXT = 65535  # a VARCHAR's limit in bytes
-BATCH = 500
 
 
 class MilvusStoreError(ProductIndexError):
@@ -119,7 +112,7 @@ def _schema(client: Any, dim: int | None) -> Any:
     return schema
 
 
-def _create(client: Any, collection: str, dim: int | None, hnsw: bool) -> None:
+def create_collection(client: Any, collection: str, dim: int | None, hnsw: bool) -> None:
     params = client.prepare_index_params()
     params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25", params=BM25_PARAMS)
     if dim:
@@ -128,7 +121,7 @@ def _create(client: Any, collection: str, dim: int | None, hnsw: bool) -> None:
     client.create_collection(collection, schema=_schema(client, dim), index_params=params)
 
 
-def _manifest_collection(client: Any, collection: str) -> str:
+def manifest_collection(client: Any, collection: str) -> str:
     """A one-row collection beside the chunks holding the manifest (Milvus wants a vector field in each)."""
     from pymilvus import DataType
 
@@ -159,26 +152,6 @@ def read_manifest(client: Any, collection: str, uri: str) -> dict[str, Any]:
     return dict(rows[0]["manifest"])
 
 
-def _row(node: BaseNode, key: str, vector: list[float] | None) -> dict[str, Any]:
-    meta = node.metadata
-    row: dict[str, Any] = {
-        "id": node.node_id,
-        "product_id": product_id_of(node),
-        "key": key,
-        "search_text": node.get_content(metadata_mode=MetadataMode.EMBED)
-        .encode("utf-8")[: MAX_TEXT - 4]
-        .decode("utf-8", errors="ignore"),
-        "category_key": str(meta["category"]).casefold() if meta.get("category") else None,
-        "brand_key": str(meta["brand"]).casefold() if meta.get("brand") else None,
-        "price": float(meta["price"]) if meta.get("price") is not None else None,
-        "rating": float(meta["rating"]) if meta.get("rating") is not None else None,
-        "node": node.to_dict(),
-    }
-    if vector is not None:
-        row["dense"] = vector
-    return row
-
-
 def filter_expression(filters: ProductFilters) -> str:
     """``filters`` as a Milvus boolean expression ("" for none); a missing price or rating never passes a bound."""
     parts = []
@@ -193,16 +166,6 @@ def filter_expression(filters: ProductFilters) -> str:
     if filters.min_rating is not None:
         parts.append(f"rating >= {float(filters.min_rating)!r}")
     return " and ".join(parts)
-
-
-def _existing_keys(client: Any, collection: str) -> dict[str, str]:
-    """Chunk id → key of what the collection holds now."""
-    found: dict[str, str] = {}
-    iterator = client.query_iterator(collection, batch_size=1000, filter='id != ""', output_fields=["id", "key"])
-    while rows := iterator.next():
-        found.update({row["id"]: row["key"] for row in rows})
-    iterator.close()
-    return found
 
 
 @dataclass
@@ -309,91 +272,3 @@ class MilvusRetriever(BaseRetriever):
             NodeWithScore(node=TextNode.from_dict(hit["entity"]["node"]), score=abs(float(hit["distance"])))
             for hit in hits
         ]
-
-
-def build_milvus_index(
-    corpus: str | Path,
-    uri: str,
-    collection: str = DEFAULT_COLLECTION,
-    embedder: str | None = None,
-    backend: str = "torch",
-    parser: ProductNodeParser | None = None,
-    show_progress: bool = True,
-    parsed: ParseResult | None = None,
-    hnsw: bool = False,
-) -> MilvusIndex:
-    """Index ``corpus`` into ``collection`` at ``uri``: new and changed chunks are embedded and upserted, chunks
-    of removed products deleted, the rest left as they are (no full rebuild). The manifest is written last."""
-    started = time.perf_counter()
-    parser = parser or ProductNodeParser()
-    parsed, nodes = corpus_nodes(corpus, parser, parsed, show_progress)
-    embedder = resolve_model_name(embedder) if embedder else None
-    model = model_id(embedder) if embedder else None
-    made_by = vectors_made_by(model, backend)
-    node_keys = {node.node_id: chunk_key(made_by, node.get_content(metadata_mode=MetadataMode.EMBED)) for node in nodes}
-    client = connect(uri)
-    embed_model = load_embedder(embedder, backend) if embedder else None
-    dim = len(embed_model.get_text_embedding("dimension")) if embed_model else None
-    existing = _compatible_keys(client, collection, uri, dim, hnsw)
-    changed = [node for node in nodes if existing.get(node.node_id) != node_keys[node.node_id]]
-    removed = [chunk_id for chunk_id in existing if chunk_id not in node_keys]
-    batches = list(_batches(changed, BATCH))
-    for batch in get_tqdm_iterable(
-        batches, show_progress and bool(batches), f"Embedding and upserting ({BATCH} a batch)"
-    ):
-        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in batch]
-        vectors = embed_model.get_text_embedding_batch(texts) if embed_model else [None] * len(batch)
-        client.upsert(collection, [_row(node, node_keys[node.node_id], vector) for node, vector in zip(batch, vectors)])
-    for batch_ids in _batches(removed, BATCH):
-        client.delete(collection, ids=batch_ids)
-    corpus_path = Path(corpus).resolve()
-    manifest = {
-        "package_version": __version__,
-        "format": INDEX_FORMAT,
-        "store": {"kind": "milvus", "uri": uri, "collection": collection, "dense_index": "HNSW" if hnsw else "FLAT"},
-        "chunking": parser.settings(),
-        "bm25": {"analyzer": ANALYZER, **BM25_PARAMS},
-        "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
-        "embedder": {"name": embedder, "id": model, "dim": dim, "backend": backend} if embedder else None,
-        "counts": {
-            "products": len(parsed.products),
-            "chunks": len(nodes),
-            "problems": len(parsed.problems),
-            "embedded": len(changed) if embedder else 0,
-            "upserted": len(changed),
-            "deleted": len(removed),
-            "unchanged": len(nodes) - len(changed),
-        },
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "build_seconds": round(time.perf_counter() - started, 2),
-    }
-    client.flush(collection)
-    client.upsert(
-        _manifest_collection(client, collection), [{"id": "manifest", "manifest": manifest, "unused": [0.0, 0.0]}]
-    )
-    return MilvusIndex(uri, collection, manifest, client, problems=parsed.problems)
-
-
-def _compatible_keys(client: Any, collection: str, uri: str, dim: int | None, hnsw: bool) -> dict[str, str]:
-    """The chunk keys already in ``collection``, or {} after (re)creating it when its vectors or BM25 settings
-    are not the ones asked for."""
-    if client.has_collection(collection):
-        try:
-            built = read_manifest(client, collection, uri)
-        except MilvusStoreError:
-            built = {}
-        same_shape = (
-            (built.get("embedder") or {}).get("dim") == dim
-            and (built.get("store") or {}).get("dense_index") == ("HNSW" if hnsw else "FLAT")
-            and built.get("bm25") == {"analyzer": ANALYZER, **BM25_PARAMS}
-        )
-        if built and same_shape:
-            return _existing_keys(client, collection)
-        client.drop_collection(collection)
-    _create(client, collection, dim, hnsw)
-    return {}
-
-
-def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from daraz_llama.filters import ProductFilters
-from daraz_llama.milvus_store import MilvusStoreError, build_milvus_index, filter_expression
+from daraz_llama.milvus_build import build_milvus_index
+from daraz_llama.milvus_store import MilvusStoreError, filter_expression
 from daraz_llama.retriever import StaleIndexError, build_retriever, open_milvus_index
 from tests.conftest import DEMO_CORPUS
 
