@@ -1,6 +1,10 @@
 """daraz-llama: product-catalog search and chat on LlamaIndex."""
 
+import logging
+
 __version__ = "0.1.0"
+
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build faiss loads: noise in any log
 
 from daraz_llama.filters import ProductFilters  # noqa: E402
 from daraz_llama.index import ProductIndex, build_index, load_index  # noqa: E402

@@ -45,7 +45,6 @@ from daraz_llama.filters import ProductFilters
 from daraz_llama.text import escape_markdown
 
 logger = logging.getLogger("daraz_llama.chat")
-logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it loads: noise in the server log
 STEP_NAME = "How these results were found"
 
 
