@@ -19,7 +19,7 @@ from daraz_llama.filters import ProductFilters
 from daraz_llama.index import DEFAULT_INDEX_DIR, ProductIndexError, build_index
 from daraz_llama.judgments import load_judgments
 from daraz_llama.milvus_build import build_milvus_index
-from daraz_llama.milvus_store import DEFAULT_COLLECTION, TOKEN_ENV, MilvusIndex
+from daraz_llama.milvus_store import DEFAULT_COLLECTION, TOKEN_ENV, MilvusIndex, is_lite
 from daraz_llama.models import DENSE_EXTRA_HINT, ModelError, default_backend, dense_installed
 from daraz_llama.onnx_backend import BACKENDS
 from daraz_llama.plotting import plot_metrics
@@ -398,11 +398,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     except UsersError as err:
         raise CliError(f"login: {err}") from None
     if args.milvus_uri:
-        uri = (
-            args.milvus_uri
-            if args.milvus_uri.startswith(("http://", "https://"))
-            else str(Path(args.milvus_uri).resolve())
-        )
+        uri = str(Path(args.milvus_uri).resolve()) if is_lite(args.milvus_uri) else args.milvus_uri
         source = CatalogSource(None, Path(DEFAULT_INDEX_DIR).resolve(), uri)
     elif args.corpus or args.index_dir:
         source = CatalogSource(
@@ -735,15 +731,17 @@ def _show_warnings(verbose: bool) -> None:
     if not verbose:
         warnings.filterwarnings("ignore")
         warnings.filterwarnings("default", category=RetrievalWarning)
-    python_format = warnings.showwarning
+    warnings.showwarning = _show_warning
 
-    def show(message: Warning | str, category: type[Warning], *where: Any, **kwargs: Any) -> None:
-        if issubclass(category, RetrievalWarning):
-            print(f"warning: {message}", file=sys.stderr)
-        else:
-            python_format(message, category, *where, **kwargs)
 
-    warnings.showwarning = show
+_PYTHON_SHOWWARNING = warnings.showwarning  # taken once: main() may run many times in one process
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *where: Any, **kwargs: Any) -> None:
+    if issubclass(category, RetrievalWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _PYTHON_SHOWWARNING(message, category, *where, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

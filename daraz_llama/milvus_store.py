@@ -64,21 +64,25 @@ def connect(uri: str) -> Any:
         ("milvus_lite", logging.CRITICAL),
     ):  # our error below says what went wrong
         logging.getLogger(name).setLevel(level)
-    if _is_lite(uri):
-        if not uri.endswith(".db"):
-            raise MilvusStoreError(f"Milvus URI {uri!r}: give a .db file (Milvus Lite) or http://host:19530")
+    if is_lite(uri):
+        _check_lite_file_name(uri)
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
         return MilvusClient(uri=uri, token=os.environ.get(TOKEN_ENV, ""), timeout=10)
     except Exception as err:  # noqa: BLE001 - pymilvus raises its own and grpc's errors
         detail = (str(err).strip().splitlines() or [""])[0][:160]
         hint = (
-            " (a Milvus Lite file serves one process at a time: is another process using it?)" if _is_lite(uri) else ""
+            " (a Milvus Lite file serves one process at a time: is another process using it?)" if is_lite(uri) else ""
         )
         raise MilvusStoreError(f"cannot reach Milvus at {uri}{hint}: {type(err).__name__}: {detail}") from None
 
 
-def _is_lite(uri: str) -> bool:
+def _check_lite_file_name(uri: str) -> None:
+    if not uri.endswith(".db"):
+        raise MilvusStoreError(f"Milvus URI {uri!r}: give a .db file (Milvus Lite) or http://host:19530")
+
+
+def is_lite(uri: str) -> bool:
     """Whether ``uri`` is a local Milvus Lite file rather than a server address."""
     return not uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
@@ -145,11 +149,15 @@ def read_manifest(client: Any, collection: str, uri: str) -> dict[str, Any]:
             client.load_collection(loaded)  # a collection another process made starts released
         rows = client.query(name, ids=["manifest"], output_fields=["manifest"])
     if not rows:
-        raise MilvusStoreError(
-            f"no index {collection!r} in Milvus at {uri}: build one with `daraz-llama index CORPUS "
-            f"--store milvus --milvus-uri {uri}`"
-        )
+        raise _no_index(collection, uri)
     return dict(rows[0]["manifest"])
+
+
+def _no_index(collection: str, uri: str) -> MilvusStoreError:
+    return MilvusStoreError(
+        f"no index {collection!r} in Milvus at {uri}: build one with `daraz-llama index CORPUS "
+        f"--store milvus --milvus-uri {uri}`"
+    )
 
 
 def filter_expression(filters: ProductFilters) -> str:
@@ -182,6 +190,10 @@ class MilvusIndex(BuiltWith):
 
     @classmethod
     def load(cls, uri: str, collection: str = DEFAULT_COLLECTION) -> "MilvusIndex":
+        if is_lite(uri):
+            _check_lite_file_name(uri)
+            if not Path(uri).exists():  # connecting would create an empty Milvus Lite file
+                raise _no_index(collection, uri)
         client = connect(uri)
         return cls(uri, collection, read_manifest(client, collection, uri), client)
 
@@ -226,7 +238,7 @@ class MilvusIndex(BuiltWith):
     def close(self) -> None:
         """Let go of Milvus; for a Milvus Lite file, stop its in-process server (it serves one process at a time)."""
         self.client.close()
-        if _is_lite(self.uri):
+        if is_lite(self.uri):
             from milvus_lite.server_manager import server_manager_instance
 
             server_manager_instance.release_server(self.uri)

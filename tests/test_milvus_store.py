@@ -84,6 +84,7 @@ def test_an_update_upserts_changed_chunks_deletes_removed_products_and_reloads_e
 def test_unreachable_or_empty_milvus_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MilvusStoreError, match="no index 'daraz_products' in Milvus"):
         open_milvus_index(str(tmp_path / "empty.db"))
+    assert not (tmp_path / "empty.db").exists()  # opening never creates a Milvus Lite file
     with pytest.raises(MilvusStoreError, match="cannot reach Milvus at http://127.0.0.1:9"):
         open_milvus_index("http://127.0.0.1:9")
     with pytest.raises(MilvusStoreError, match="give a .db file"):
