@@ -206,9 +206,18 @@ def _add_ask(commands: Any) -> None:
     ask.add_argument("--corpus", help="answer over this corpus (index built or refreshed in --index-dir)")
     _add_milvus(ask)
     ask.add_argument("--generator", default="none", choices=GENERATORS, help="none: offline (default)")
-    ask.add_argument("--model", help="local: model folder or hub name; openai: model name")
+    ask.add_argument("--model", help="local: GGUF file, model folder or hub name; openai: model name")
+    _add_runtime(ask)
     ask.add_argument("--mode", default="auto", choices=MODES, help="retrieval mode")
     ask.add_argument("--products", type=int, default=5, help="products given to the generator")
+
+
+def _add_runtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runtime",
+        choices=("llama.cpp", "transformers"),
+        help="local: the runtime (default: llama.cpp when installed, else transformers)",
+    )
 
 
 def _add_eval_answers(commands: Any) -> None:
@@ -219,6 +228,7 @@ def _add_eval_answers(commands: Any) -> None:
     _add_milvus(answers)
     answers.add_argument("--generator", default="none", choices=GENERATORS)
     answers.add_argument("--model")
+    _add_runtime(answers)
     answers.add_argument("--mode", default="auto", choices=MODES)
     answers.add_argument("--max-new-tokens", type=int, default=320, help="answer length limit for local/openai")
     answers.add_argument("--limit", type=int, help="answer only the first N questions")
@@ -310,6 +320,14 @@ def _add_train(commands: Any) -> None:
     generator.add_argument("--size", default="cpu", choices=tuple(PRESETS), help="tiny, cpu or gpu")
     generator.add_argument("--models-dir", default="models", help="writes generator-ft/ here")
     generator.add_argument("--base", help="base model folder or hub name (default: packaged Gemma 3 270M)")
+    generator.add_argument(
+        "--train-queries",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="natural queries to phrase as questions (repeatable; split by title group, the held-out part "
+        "becomes held-out questions)",
+    )
     generator.add_argument("--seed", type=int, default=13)
 
 
@@ -319,7 +337,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from daraz_llama.answers.generators import make_llm
 
     config = RetrieverConfig(mode=args.mode, index_dir=args.index_dir)
-    llm = make_llm(args.generator, model=args.model)
+    llm = make_llm(args.generator, model=args.model, runtime=args.runtime)
     retriever = build_retriever(_index_source(args), config)
     engine = ProductChatEngine(retriever, llm, context_products=args.products)
     response = engine.stream_chat(args.question)
@@ -342,7 +360,7 @@ def cmd_eval_answers(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)[: args.limit]
     config = RetrieverConfig(mode=args.mode, index_dir=args.index_dir)
     retriever = build_retriever(_index_source(args), config)
-    llm = make_llm(args.generator, model=args.model, max_new_tokens=args.max_new_tokens)
+    llm = make_llm(args.generator, model=args.model, max_new_tokens=args.max_new_tokens, runtime=args.runtime)
     judge = make_llm("openai", model=args.judge_model, max_new_tokens=256) if args.judge == "openai" else None
     report = evaluate_answers(lambda: ProductChatEngine(retriever, llm), questions, judge=judge)
     summary = report["summary"]
@@ -351,7 +369,11 @@ def cmd_eval_answers(args: argparse.Namespace) -> int:
         print(f"  {key:<22} {value if value is None or isinstance(value, int) else round(value, 3)}")
     if args.json_out:
         Path(args.json_out).write_text(
-            json.dumps({"generator": args.generator, "model": args.model, **report}, indent=2, ensure_ascii=False),
+            json.dumps(
+                {"generator": args.generator, "model": args.model, "runtime": args.runtime, **report},
+                indent=2,
+                ensure_ascii=False,
+            ),
             encoding="utf-8",
         )
         print(f"wrote {args.json_out}")
@@ -432,7 +454,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not Path(args.corpus).is_file():
         raise CliError(f"corpus file not found: {args.corpus}")
     if args.what == "generator":
-        run_generator_pipeline(args.corpus, args.models_dir, args.size, args.base, args.seed)
+        run_generator_pipeline(
+            args.corpus, args.models_dir, args.size, args.base, args.seed, train_queries=args.train_queries
+        )
     else:
         if args.no_silver and not args.train_queries:
             raise CliError("--no-silver needs --train-queries")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from daraz_llama.answers.evaluate import load_questions
 from daraz_llama.answers.generators import make_llm
+from daraz_llama.answers.gguf_export import export_gguf, exported_gguf, packaged_gguf
 from daraz_llama.answers.grounding import GroundingEvaluator
+from daraz_llama.answers.local_llm import base_gemma_folder
 from daraz_llama.corpus import parse_corpus
 from daraz_llama.index import load_index
 from daraz_llama.silver import synthesise
@@ -35,14 +40,45 @@ def test_sft_set_targets_are_grounded(demo_index_dir: Path, demo_corpus: Path) -
     assert refusals >= 2  # the out-of-catalog questions
 
 
-def test_tiny_sft_run_gives_a_loadable_generator(demo_corpus: Path, tmp_path: Path) -> None:
-    models = tmp_path / "models"
-    card = run_generator_pipeline(demo_corpus, models, size="tiny", show_progress=False)
+@pytest.fixture(scope="module")
+def tiny_run(demo_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A tiny real SFT run on the demo corpus: the models folder and the card."""
+    models = tmp_path_factory.mktemp("sft") / "models"
+    return models, run_generator_pipeline(demo_corpus, models, size="tiny", show_progress=False)
+
+
+def test_tiny_sft_run_gives_a_loadable_generator(tiny_run: tuple[Path, dict]) -> None:
+    models, card = tiny_run
     preset = GENERATOR_PRESETS["tiny"]
     assert card["backend"] == "peft" and card["loss_log"] and card["examples"] == preset.train_questions
     for name in ("config.json", "model.safetensors", "card.json", "README.md", "loss.png"):
         assert (models / "generator-ft" / name).is_file()
     held_out = load_questions(models / "work" / "data" / "generator-eval-tiny.jsonl")
     assert len(held_out) == preset.eval_questions
-    llm = make_llm("local", model=str(models / "generator-ft"), max_new_tokens=4)
-    assert llm.complete("Name a colour.").text.strip()
+    for runtime in ("llama.cpp", "transformers"):
+        llm = make_llm("local", model=str(models / "generator-ft"), runtime=runtime, max_new_tokens=4)
+        assert llm.complete("Name a colour.").text.strip()
+
+
+def test_the_gguf_export_carries_the_fine_tuned_weights(tiny_run: tuple[Path, dict]) -> None:
+    """The tuned projections replace the packaged ones (at Q8_0, within its rounding); the rest is copied."""
+    import gguf
+    from safetensors.numpy import load_file
+
+    models, _ = tiny_run
+    tuned = models / "generator-ft"
+    exported = exported_gguf(tuned)
+    card = json.loads((exported.parent / "card.json").read_text())
+    assert card["replaced_tensors"] == 18 * 4  # q, k, v and o of every layer: the LoRA targets
+    assert (exported.parent / "README.md").is_file()
+    weights = load_file(str(tuned / "model.safetensors"))
+    ours, packaged = gguf.GGUFReader(str(exported)), gguf.GGUFReader(str(packaged_gguf()))
+    tensor = {t.name: t for t in ours.tensors}
+    q_proj = gguf.quants.dequantize(tensor["blk.3.attn_q.weight"].data, tensor["blk.3.attn_q.weight"].tensor_type)
+    expected = weights["model.layers.3.self_attn.q_proj.weight"]
+    assert q_proj.shape == expected.shape
+    assert abs(q_proj - expected).max() < 0.02 * abs(expected).max()
+    untouched = {t.name: t for t in packaged.tensors}["blk.3.ffn_up.weight"]
+    assert bytes(tensor["blk.3.ffn_up.weight"].data) == bytes(untouched.data)
+    before = exported.stat().st_mtime_ns
+    assert export_gguf(tuned, base_gemma_folder()) == exported and exported.stat().st_mtime_ns == before  # cached

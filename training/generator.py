@@ -17,9 +17,10 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from daraz_llama.answers.chat_engine import ProductChatEngine
+from daraz_llama.answers.context import BRIEF_CONTEXT
 from daraz_llama.answers.offline_llm import CatalogAnswerLLM, compose_answer
 from daraz_llama.index import ProductIndex
 from daraz_llama.models import torch_device
@@ -28,7 +29,24 @@ from daraz_llama.retriever import build_retriever
 from daraz_llama.training.model_card import write_model_card
 
 logger = logging.getLogger(__name__)
-PHRASINGS = ("{q}", "find me {q}", "do you have {q}?", "i want {q}", "which {q} is good?", "show {q}")
+# Ways shoppers wrap a search in a message: short searches, full sentences, Banglish.
+PHRASINGS = (
+    "{q}",
+    "find me {q}",
+    "do you have {q}?",
+    "i want {q}",
+    "which {q} is good?",
+    "show {q}",
+    "I'm looking for {q}. What do you have?",
+    "Can you suggest {q}?",
+    "Is there any {q} in stock?",
+    "I need {q} as a gift, any good options?",
+    "What's the best {q} you have?",
+    "{q} ache?",
+    "amar {q} lagbe",
+    "Please show me {q}.",
+)
+FOLLOW_UPS = ("is there a cheaper one?", "anything cheaper?", "kom dame ache?", "a less expensive one?", "cheaper?")
 OUT_OF_CATALOG = (
     "refrigerator with ice maker",
     "car tyres 195/65 r15",
@@ -37,7 +55,16 @@ OUT_OF_CATALOG = (
     "fresh mangoes 5 kg",
     "washing machine 8 kg front load",
     "motorcycle helmet with bluetooth",
+    "a used toyota corolla",
+    "hilsa fish 1 kg",
+    "a 2 bedroom flat in dhanmondi",
+    "dental implant appointment",
+    "cement 50 kg bag",
+    "a rooftop solar panel 5 kw system",
+    "ielts coaching course",
 )
+# A real search with a budget nothing meets: the retriever finds products, none of them fits.
+IMPOSSIBLE_BUDGETS = ("under {n} taka", "below {n} tk", "{n} takar moddhe")
 
 
 @dataclass(frozen=True)
@@ -53,19 +80,18 @@ class GeneratorPreset:
     max_length: int
 
 
-# Measured on this 2-core CPU: about 5.5 s per example of ~1,000 tokens (prompt with 5 products + answer),
-# so the cpu preset (240 examples) trains in about 25-30 min.
+# The brief context (3 products, no descriptions) makes an example ~450 tokens.
 GENERATOR_PRESETS = {
-    "tiny": GeneratorPreset("tiny", 8, 4, 2, 1, 1, 2e-4, 4, 1280),
-    "cpu": GeneratorPreset("cpu", 240, 60, 60, 1, 4, 2e-4, 8, 1280),
-    "gpu": GeneratorPreset("gpu", 6000, 300, 1500, 8, 2, 2e-4, 16, 1536),
+    "tiny": GeneratorPreset("tiny", 8, 4, 2, 1, 1, 2e-4, 4, 768),
+    "cpu": GeneratorPreset("cpu", 480, 80, 120, 2, 2, 2e-4, 16, 768),
+    "gpu": GeneratorPreset("gpu", 6000, 300, 1500, 8, 2, 2e-4, 16, 768),
 }
 
 
-def sft_messages(question: str, index_retriever: Any, products: int = 5) -> list[dict[str, str]]:
+def sft_messages(engine: ProductChatEngine, question: str) -> list[dict[str, str]]:
     """The chat the generator sees for ``question`` (as the chat engine builds it: search, fit test,
-    numbered products), with the correct-by-construction answer last."""
-    engine = ProductChatEngine(index_retriever, CatalogAnswerLLM(), context_products=products)
+    numbered products; a follow-up continues ``engine``'s conversation), with the correct-by-construction
+    answer last."""
     system, user = (str(message.content) for message in engine.prepare(question)[0])
     return [
         {"role": "system", "content": system},
@@ -74,18 +100,44 @@ def sft_messages(question: str, index_retriever: Any, products: int = 5) -> list
     ]
 
 
-def build_sft_set(index: ProductIndex, queries: list[QueryRecord], count: int, seed: int) -> list[dict[str, Any]]:
-    """``count`` examples: phrased silver questions plus about one in eight that nothing answers."""
+def _kind(i: int) -> str:
+    """Of every 16 examples: 12 plain questions, 2 follow-ups, 1 out-of-catalog, 1 impossible budget."""
+    return {6: "follow_up", 14: "follow_up", 7: "out_of_catalog", 15: "impossible_budget"}.get(i % 16, "answer")
+
+
+def _question(kind: str, record: QueryRecord, rng: random.Random) -> str:
+    if kind == "out_of_catalog":
+        return rng.choice(PHRASINGS).format(q=rng.choice(OUT_OF_CATALOG))
+    if kind == "impossible_budget":
+        budget = rng.choice(IMPOSSIBLE_BUDGETS).format(n=rng.choice((5, 10, 20, 30, 49)))
+        return rng.choice(PHRASINGS).format(q=f"{record.query} {budget}")
+    return rng.choice(PHRASINGS).format(q=record.query)
+
+
+def build_sft_set(
+    index: ProductIndex, queries: list[QueryRecord], count: int, seed: int, natural: Sequence[QueryRecord] = ()
+) -> list[dict[str, Any]]:
+    """``count`` examples from natural queries (when given; else silver ``queries``) and silver queries, each
+    phrased as a shopper would write it: one in eight is a follow-up ("a cheaper one?") after a first
+    question, one in eight has no product that fits (out-of-catalog things, budgets nothing meets)."""
     rng = random.Random(seed)
     retriever = build_retriever(index, mode="hybrid", top_k=5)
-    chosen = rng.sample(queries, min(count, len(queries)))
+    pool = list(natural) if natural else list(queries)
+    chosen = rng.sample(pool, min(count, len(pool)))
+    if natural and queries:
+        silver = rng.sample(queries, min(count // 4, len(queries)))
+        chosen = chosen[: count - len(silver)] + silver
+        rng.shuffle(chosen)
     examples = []
     for i, record in enumerate(chosen):
-        if i % 8 == 7:
-            question = rng.choice(PHRASINGS).format(q=rng.choice(OUT_OF_CATALOG))
+        kind_of = _kind(i)
+        engine = ProductChatEngine(retriever, CatalogAnswerLLM(), style=BRIEF_CONTEXT)
+        if kind_of == "follow_up":
+            sft_messages(engine, _question("answer", record, rng))
+            messages = sft_messages(engine, rng.choice(FOLLOW_UPS))
         else:
-            question = rng.choice(PHRASINGS).format(q=record.query)
-        examples.append({"qid": record.qid, "messages": sft_messages(question, retriever)})
+            messages = sft_messages(engine, _question(kind_of, record, rng))
+        examples.append({"qid": record.qid, "kind": kind_of, "messages": messages})
     return examples
 
 
@@ -159,6 +211,28 @@ def _plot_loss(history: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
+def _answer_only_trainer() -> type:
+    """A Trainer whose loss projects onto the vocabulary only where an answer token is predicted: Gemma's
+    262k-word output layer over every prompt position is most of a CPU step, and those positions carry no loss."""
+    import torch
+    from transformers import Trainer
+
+    class AnswerOnlyTrainer(Trainer):
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            labels = inputs.pop("labels")
+            keep = torch.zeros_like(labels, dtype=torch.bool)
+            keep[:, :-1] = labels[:, 1:] != -100
+            outputs = model(**inputs, logits_to_keep=keep)
+            targets = labels[:, 1:][keep[:, :-1]]
+            loss = torch.nn.functional.cross_entropy(outputs.logits.float(), targets, reduction="sum")
+            loss = loss / (num_items_in_batch if num_items_in_batch is not None else targets.numel())
+            return (loss, outputs) if return_outputs else loss
+
+    return AnswerOnlyTrainer
+
+
 def train_generator(
     examples: list[dict[str, Any]], base: str, out_dir: Path, preset: GeneratorPreset, seed: int = 13
 ) -> dict[str, Any]:
@@ -194,7 +268,8 @@ def train_generator(
         bf16=device == "cuda",
     )
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator)
+    trainer_class = _answer_only_trainer() if backend == "peft" else Trainer  # Unsloth fuses its own loss
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator)
     trainer.train()
     merged = model.merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -185,10 +185,13 @@ def run_generator_pipeline(
     base: str | None = None,
     seed: int = 13,
     show_progress: bool = True,
+    train_queries: Sequence[str | Path] = (),
 ) -> dict:
-    """Build the SFT set from ``corpus`` and fine-tune the generator into ``models_dir``/generator-ft.
+    """Build the SFT set from ``corpus`` (questions from the natural ``train_queries`` when given, and the
+    silver queries) and fine-tune the generator into ``models_dir``/generator-ft, with its GGUF export.
 
-    Also writes held-out questions (products of the silver dev split) for ``daraz-llama eval-answers``.
+    Also writes held-out questions (products of the natural-dev and silver dev splits, never trained on)
+    for ``daraz-llama eval-answers``.
     """
     from daraz_llama.answers.local_llm import base_gemma_folder
     from daraz_llama.models import fine_tuned_dir
@@ -201,9 +204,9 @@ def run_generator_pipeline(
     work = models_dir / "work"
     index_name = "index-ft" if (fine_tuned_dir("embedder-ft") / "config.json").is_file() else "index-base"
     index = open_index(corpus, RetrieverConfig(index_dir=work / index_name), show_progress=show_progress)
-    data = prepare_data(index, work, seed)
-    examples = build_sft_set(index, data.train, preset.train_questions, seed)
-    held_out = build_sft_set(index, data.dev, preset.eval_questions, seed + 1)
+    data = prepare_data(index, work, seed, train_queries)
+    examples = build_sft_set(index, data.train, preset.train_questions, seed, data.natural_train)
+    held_out = build_sft_set(index, data.dev, preset.eval_questions, seed + 1, data.natural_dev)
     data_dir = work / "data"
     (data_dir / f"sft-{size}.jsonl").write_text(
         "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8"
@@ -215,6 +218,7 @@ def run_generator_pipeline(
             "answerable": "couldn't find" not in e["messages"][2]["content"],
         }
         for e in held_out
+        if e["kind"] != "follow_up"  # a follow-up means nothing on its own
     ]
     (data_dir / f"generator-eval-{size}.jsonl").write_text(
         "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in questions), encoding="utf-8"
@@ -225,6 +229,10 @@ def run_generator_pipeline(
         f"{base or 'Gemma 3 270M'} -> {models_dir / 'generator-ft'}",
     )
     card = train_generator(examples, base or str(base_gemma_folder()), models_dir / "generator-ft", preset, seed)
+    if base is None:  # tuned from the packaged GGUF: export it back to GGUF for the llama.cpp runtime
+        from daraz_llama.answers.gguf_export import export_gguf
+
+        export_gguf(models_dir / "generator-ft", base_gemma_folder())
     _say(
         "generator",
         f"done in {card['train_seconds'] / 60:.1f} min with {card['backend']}; held-out questions: "

@@ -13,8 +13,16 @@ from llama_index.core.llms import LLM
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.schema import NodeWithScore
 
-from daraz_llama.answers.context import ContextProduct, format_context, number_products, taka
+from daraz_llama.answers.context import (
+    FULL_CONTEXT,
+    ContextProduct,
+    ContextStyle,
+    format_context,
+    number_products,
+    taka,
+)
 from daraz_llama.answers.fit import ProductFit, Requirements, TitleVocabulary, assess_all
+from daraz_llama.answers.offline_llm import CatalogAnswerLLM
 from daraz_llama.answers.shopper_query import (
     asked_about,
     is_comparison,
@@ -38,6 +46,7 @@ SYSTEM_PROMPT = (
 )
 CHEAPER_RE = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|kom dam\w*|sosta)\b", re.I)
 MAX_MESSAGE_CHARS = 1000  # a longer message is cut: no search or model reads more
+NOTHING_FITS_WRITER = CatalogAnswerLLM()
 REFERENCE_RE = re.compile(r"\b(it|this|that|these|those|one|ones|them|same|oita|eita|eta|ota)\b", re.I)
 
 
@@ -96,15 +105,23 @@ class ProductChatEngine(BaseChatEngine):
     "in black?") are condensed with the previous search ("cheaper" becomes a price ceiling below the
     last best match). The products found are checked against what the shopper asked for
     (:mod:`daraz_llama.answers.fit`): the best fit leads, a partial match carries what it misses, and
-    when nothing fits the generator gets no products.
+    when nothing fits, the catalog's own refusal answers instead of the generator. An LLM with a
+    ``context_style`` (the local Gemma) gets at most its number of products, described as briefly as it
+    asks (``style`` overrides it).
     """
 
     def __init__(
-        self, retriever: ProductRetriever, llm: LLM, context_products: int = 5, memory: ChatMemoryBuffer | None = None
+        self,
+        retriever: ProductRetriever,
+        llm: LLM,
+        context_products: int = 5,
+        memory: ChatMemoryBuffer | None = None,
+        style: ContextStyle | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
-        self.context_products = context_products
+        self.style: ContextStyle = style if style is not None else getattr(llm, "context_style", FULL_CONTEXT)
+        self.context_products = min(context_products, self.style.max_products or context_products)
         self.memory = memory or ChatMemoryBuffer.from_defaults(token_limit=3000)
         self.last_turn: Turn | None = None
         self.vocabulary = title_vocabulary(retriever.index)
@@ -183,7 +200,10 @@ class ProductChatEngine(BaseChatEngine):
         if cheaper_than is not None:
             question += f"\nCHEAPER THAN: {taka(cheaper_than)}"
         return [
-            ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT.format(context=format_context(products))),
+            ChatMessage(
+                role=MessageRole.SYSTEM,
+                content=SYSTEM_PROMPT.format(context=format_context(products, self.style)),
+            ),
             ChatMessage(role=MessageRole.USER, content=question),
         ]
 
@@ -201,9 +221,14 @@ class ProductChatEngine(BaseChatEngine):
         cheaper_than = extra["max_price"] + 1 if "max_price" in extra else None
         return self._messages(message, standalone, products, cheaper_than), sources
 
+    def _writer(self) -> LLM:
+        """The generator, or the catalog's own answer when nothing fits: with no product to ground on there is
+        nothing for a model to write, and the refusal is then instant and never invents a product."""
+        return self.llm if self.last_turn is None or self.last_turn.products else NOTHING_FITS_WRITER
+
     def chat(self, message: str, chat_history: list[ChatMessage] | None = None) -> AgentChatResponse:
         messages, nodes = self.prepare(message)
-        answer = self.llm.chat(messages).message.content or ""
+        answer = self._writer().chat(messages).message.content or ""
         self.memory.put(ChatMessage(role=MessageRole.ASSISTANT, content=answer))
         return AgentChatResponse(response=answer, source_nodes=nodes)
 
@@ -212,7 +237,7 @@ class ProductChatEngine(BaseChatEngine):
 
         def tokens() -> ChatResponseGen:
             text = ""
-            for chunk in self.llm.stream_chat(messages):
+            for chunk in self._writer().stream_chat(messages):
                 text += chunk.delta or ""
                 yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=chunk.delta)
             self.memory.put(ChatMessage(role=MessageRole.ASSISTANT, content=text))

@@ -18,6 +18,20 @@ SNIPPET_WORDS = 45
 FACT_KEYS = ("price", "rating", "brand", "category", "colors", "sizes")
 
 
+@dataclass(frozen=True)
+class ContextStyle:
+    """How much of each product a generator reads: a small local model gets a brief block (its prompt is
+    read at a few hundred tokens a second on a CPU, and its answers never use the description)."""
+
+    max_products: int | None = None  # at most this many products, whatever the shopper's setting
+    about: bool = True  # the description snippet ("about:" line)
+    facts: tuple[str, ...] = ("brand", "category", "colors", "sizes")  # shown after price and rating
+
+
+FULL_CONTEXT = ContextStyle()
+BRIEF_CONTEXT = ContextStyle(max_products=3, about=False, facts=("brand",))
+
+
 @dataclass
 class ContextProduct:
     """One numbered product as the generator sees it."""
@@ -85,8 +99,9 @@ def rating_text(product: ContextProduct) -> str:
     return f"{product.rating:.1f}/5 ({count} rating{'s' if count != 1 else ''})"
 
 
-def format_context(products: list[ContextProduct]) -> str:
-    """The numbered block handed to generators (readable, and parsed back by the offline one).
+def format_context(products: list[ContextProduct], style: ContextStyle = FULL_CONTEXT) -> str:
+    """The numbered block handed to generators (readable, and parsed back by the offline one), with as much
+    of each product as ``style`` asks for.
 
     Catalog text is put on one line with no ``|``, so no title or field can forge another line or fact.
     """
@@ -96,11 +111,11 @@ def format_context(products: list[ContextProduct]) -> str:
         facts += [
             f"{key}: {one_line(str(value))}"
             for key, value in (("brand", p.brand), ("category", p.category), ("colors", p.colors), ("sizes", p.sizes))
-            if value
+            if value and key in style.facts
         ]
         lines.append(f"[{p.number}] {one_line(p.title)}")
         lines.append("    " + " | ".join(facts))
-        if p.about:
+        if style.about and p.about:
             lines.append(f"    about: {one_line(p.about)}")
         if p.meets:
             lines.append(f"    meets: {one_line('; '.join(p.meets))}")

@@ -77,12 +77,13 @@ def evaluate_answers(
         answer = "".join(pieces)
         turn = engine.last_turn
         assert turn is not None  # stream_chat has run
-        context = format_context(turn.products)
+        context = format_context(turn.products, engine.style)
         result = evaluator.evaluate(
             query=q.question, response=answer, contexts=[context], expect_refusal=not q.answerable
         )
         report = check_answer(answer, context)
         cited_first = first_cited_product(answer, turn.products)
+        generation = getattr(engine.llm, "last_generation", None) if turn.products else None  # None: no model ran
         rows.append(
             {
                 "qid": q.qid,
@@ -104,6 +105,8 @@ def evaluate_answers(
                 "first_token_s": first or total,
                 "total_s": total,
                 "pieces": len(pieces),
+                "tokens": generation.tokens if generation else None,
+                "tokens_per_s": generation.tokens_per_s if generation else None,
             }
         )
         if judges is not None and q.answerable:
@@ -133,6 +136,11 @@ def evaluate_answers(
         "first_token_p50_s": statistics.median(r["first_token_s"] for r in rows) if rows else None,
         "answer_p50_s": statistics.median(r["total_s"] for r in rows) if rows else None,
         "pieces_per_s": (sum(r["pieces"] for r in rows) / sum(r["total_s"] for r in rows)) if rows else None,
+        "tokens_per_s_p50": (
+            statistics.median(r["tokens_per_s"] for r in rows if r["tokens_per_s"])
+            if any(r["tokens_per_s"] for r in rows)
+            else None
+        ),
     }
     judged = [r for r in rows if "faithful" in r]
     if judged:

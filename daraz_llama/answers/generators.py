@@ -21,8 +21,10 @@ def make_llm(
     base_url: str | None = None,
     api_key: str | None = None,
     max_new_tokens: int = 320,
+    runtime: str | None = None,
 ) -> LLM:
-    """The generator ``kind``; ``model`` is a folder or hub name (local) or a model name (openai)."""
+    """The generator ``kind``; ``model`` is a GGUF file, folder or hub name (local) or a model name (openai);
+    ``runtime`` (local): llama.cpp or transformers, None for the fastest installed."""
     if kind == "none":
         from daraz_llama.answers.offline_llm import CatalogAnswerLLM
 
@@ -30,7 +32,7 @@ def make_llm(
     if kind == "local":
         from daraz_llama.answers.local_llm import LocalGemmaLLM
 
-        return LocalGemmaLLM(model=model, max_new_tokens=max_new_tokens)
+        return LocalGemmaLLM(model=model, runtime=runtime, max_new_tokens=max_new_tokens)
     if kind == "openai":
         from llama_index.llms.openai_like import OpenAILike
 

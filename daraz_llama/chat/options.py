@@ -26,6 +26,8 @@ GENERATOR_LABELS = {
     "Online AI service": "openai",
 }
 LOCAL_MODEL_LABELS = {"Tuned for this shop": "fine-tuned", "Base model": "base"}
+LOCAL_RUNTIMES = ("auto", "llama.cpp", "transformers")
+LOCAL_RUNTIME_LABELS = {"Fastest installed": "auto", "llama.cpp": "llama.cpp", "transformers": "transformers"}
 
 
 class OptionsError(ValueError):
@@ -41,6 +43,7 @@ class ChatOptions:
     filters: ProductFilters = field(default_factory=ProductFilters)
     generator: str = "none"
     local_model: str = "fine-tuned"
+    local_runtime: str = "auto"
 
     def describe(self) -> str:
         """The settings in a shopper's words: "Mens Jeans · under ৳ 30,000 · answers from catalog facts"."""
@@ -118,4 +121,5 @@ def options_from_settings(settings: Mapping[str, Any], known_brands: Mapping[str
         filters=filters,
         generator=_choice(settings, "generator", GENERATORS, "none"),
         local_model=_choice(settings, "local_model", LOCAL_MODELS, "fine-tuned"),
+        local_runtime=_choice(settings, "local_runtime", LOCAL_RUNTIMES, "auto"),
     )
