@@ -28,6 +28,7 @@ def test_settings_become_options_and_zero_means_no_bound() -> None:
             "max_price": 2000,
             "min_rating": 0,
             "generator": "none",
+            "local_runtime": "transformers",
         },
         known_brands={"xiaomi": "Xiaomi"},
     )
@@ -35,6 +36,7 @@ def test_settings_become_options_and_zero_means_no_bound() -> None:
         mode="bm25",
         products=3,
         generator="none",
+        local_runtime="transformers",
         filters=ProductFilters(category="smart watches", brand="Xiaomi", max_price=2000),
     )
     assert options_from_settings({"category": "Any", "brand": ""}).filters == ProductFilters()
@@ -47,6 +49,7 @@ def test_settings_become_options_and_zero_means_no_bound() -> None:
         ({"max_price": "lots"}, "max price: 'lots' is not a number"),
         ({"brand": "Nokla"}, "brand: no product of brand 'Nokla'"),
         ({"generator": "gpt"}, "generator: 'gpt' is not one of"),
+        ({"local_runtime": "vllm"}, "local runtime: 'vllm' is not one of"),
     ],
 )
 def test_bad_settings_are_named(settings: dict, message: str) -> None:

@@ -134,6 +134,9 @@ class TransformersModel:
         self.tokenizer, self.causal_lm = load_causal_lm(name_or_path)
         self.last = Generation()
         self._pieces: dict[int, str] = {}
+        # The end of the model's turn ends the answer, as the end of the text does.
+        end_of_turn = self.tokenizer.convert_tokens_to_ids("<end_of_turn>")
+        self.stop_ids = [i for i in (self.tokenizer.eos_token_id, end_of_turn) if isinstance(i, int)]
 
     def piece(self, token: int) -> str:
         """The text of one token (cached)."""
@@ -161,6 +164,7 @@ class TransformersModel:
             do_sample=False,
             streamer=streamer,
             repetition_penalty=repeat_penalty,
+            eos_token_id=self.stop_ids,
             logits_processor=LogitsProcessorList([grounding_processor(rules, self, prompt_tokens)]) if rules else None,
         )
         stats = Generation(prompt_tokens=prompt_tokens)
