@@ -44,6 +44,7 @@ from daraz_llama.chat.options import (
     options_from_settings,
 )
 from daraz_llama.filters import ProductFilters
+from daraz_llama.models import ModelError
 from daraz_llama.text import escape_markdown
 
 logger = logging.getLogger("daraz_llama.chat")
@@ -230,7 +231,7 @@ async def answer(message: cl.Message) -> None:
     started = time.perf_counter()  # what the shopper waits for, models and all
     try:
         engine = await asyncio.to_thread(_session_engine, catalog, options)
-    except GeneratorError as err:
+    except (GeneratorError, ModelError) as err:  # not configured, not installed, not loadable
         await cl.ErrorMessage(content=f"{err}. Choose another generator in the settings.").send()
         return
     async with cl.Step(name=STEP_NAME, type="retrieval", show_input=False, default_open=False) as step:
