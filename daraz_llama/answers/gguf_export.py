@@ -95,10 +95,11 @@ def export_gguf(model_dir: str | Path, base_dir: str | Path, template: str | Pat
     import numpy as np
 
     model_dir, base_dir = Path(model_dir), Path(base_dir)
-    template = Path(template) if template else packaged_gguf()
-    if fresh_export(model_dir) is not None:
-        return exported_gguf(model_dir)
+    out = fresh_export(model_dir)
+    if out is not None:
+        return out
     out = exported_gguf(model_dir)
+    template = Path(template) if template else packaged_gguf()
     started = time.perf_counter()
     reader = gguf.GGUFReader(str(template))
     arch_name = str(reader.fields[gguf.Keys.General.ARCHITECTURE].contents())

@@ -22,6 +22,7 @@ CITATION_TAIL = re.compile(r"\[([0-9]*)$")
 CONTEXT_AMOUNT = re.compile(r"৳ ([0-9]+(?:,[0-9]+)*(?:\.[0-9]+)?)")
 NUMBER_CHARS = frozenset("0123456789,.")
 TAIL_CHARS = 40  # the open amount or citation is always within the text's last characters
+TAIL_TOKENS = 4 * TAIL_CHARS  # answer tokens that hold them, even where a character takes several byte tokens
 CANDIDATES = 64  # how many of the best tokens are tried when the model's own choice is not allowed
 
 

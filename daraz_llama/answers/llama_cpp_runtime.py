@@ -14,9 +14,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from daraz_llama.answers.grounded_decoding import GroundedDecoding
+from daraz_llama.answers.grounded_decoding import TAIL_TOKENS, GroundedDecoding
 from daraz_llama.models import ModelError
 
 STOP = ("<end_of_turn>",)
@@ -43,6 +43,29 @@ class Generation:
     def tokens_per_s(self) -> float:
         decoding = self.total_s - self.first_token_s
         return (self.tokens - 1) / decoding if self.tokens > 1 and decoding > 0 else 0.0
+
+    def record(self, pieces: Iterable[str], count_tokens: Callable[[str], int], max_new_tokens: int) -> Iterator[str]:
+        """Pass ``pieces`` on, timing the first one and the whole answer; then count the answer's tokens (with
+        the end of turn, when the answer ended before ``max_new_tokens``)."""
+        started = time.perf_counter()
+        text = ""
+        for piece in pieces:
+            if not piece:
+                continue
+            if not text:
+                self.first_token_s = time.perf_counter() - started
+            text += piece
+            yield piece
+        self.total_s = time.perf_counter() - started
+        count = count_tokens(text)
+        self.tokens = count + (count < max_new_tokens)
+
+
+def answer_tail(token_ids: Sequence[int], prompt_tokens: int, decode: Callable[[list[int]], str]) -> str:
+    """The end of the answer so far, enough for grounded decoding (which reads only its last characters):
+    decoding the whole answer at every step would make a long answer quadratic."""
+    start = max(prompt_tokens, len(token_ids) - TAIL_TOKENS)
+    return decode([int(token) for token in token_ids[start:]])
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,9 +122,7 @@ class LlamaCppModel:
         if len(prompt) > room:  # an overlong prompt keeps its start (instructions, products) and its end (question)
             prompt = prompt[: room - QUESTION_TOKENS] + prompt[-QUESTION_TOKENS:]
         with self._lock:
-            started = time.perf_counter()
             stats = Generation(prompt_tokens=len(prompt))
-            text, ended = "", False
             chunks: Any = self.llama.create_completion(
                 prompt,
                 max_tokens=max_new_tokens,
@@ -112,30 +133,26 @@ class LlamaCppModel:
                 stream=True,
                 logits_processor=self._processor(rules, len(prompt)) if rules else None,
             )
-            for chunk in chunks:
-                ended = ended or chunk["choices"][0].get("finish_reason") == "stop"
-                piece = chunk["choices"][0]["text"]
-                if not piece:
-                    continue
-                if not text:
-                    stats.first_token_s = time.perf_counter() - started
-                text += piece
-                yield piece
-            stats.total_s = time.perf_counter() - started
-            stats.tokens = len(self.llama.tokenize(text.encode("utf-8"), add_bos=False)) + ended  # + end of turn
+            pieces = (chunk["choices"][0]["text"] for chunk in chunks)
+            yield from stats.record(pieces, self._count_tokens, max_new_tokens)
             self.last = stats
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.llama.detokenize(tokens).decode("utf-8", errors="ignore")
 
     def _piece(self, token: int) -> str:
         if token not in self._pieces:
-            self._pieces[token] = self.llama.detokenize([token]).decode("utf-8", errors="ignore")
+            self._pieces[token] = self._decode([token])
         return self._pieces[token]
 
     def _processor(self, rules: GroundedDecoding, prompt_tokens: int) -> Any:
         from llama_cpp import LogitsProcessorList
 
         def ground(input_ids: Any, scores: Any) -> Any:
-            text = self.llama.detokenize(list(input_ids[prompt_tokens:])).decode("utf-8", errors="ignore")
-            return rules.mask(text, scores, self._piece)
+            return rules.mask(answer_tail(input_ids, prompt_tokens, self._decode), scores, self._piece)
 
         return LogitsProcessorList([ground])
 

@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import os
-import time
 from pathlib import Path
 from threading import Thread
 from typing import Any, ClassVar, Iterator, Sequence
@@ -31,7 +30,7 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 
 from daraz_llama.answers.context import BRIEF_CONTEXT, ContextStyle
 from daraz_llama.answers.grounded_decoding import GroundedDecoding
-from daraz_llama.answers.llama_cpp_runtime import Generation, llama_cpp_installed, load_llama_cpp
+from daraz_llama.answers.llama_cpp_runtime import Generation, answer_tail, llama_cpp_installed, load_llama_cpp
 from daraz_llama.models import ModelError, fine_tuned_dir, torch_device
 
 logger = logging.getLogger(__name__)
@@ -138,10 +137,16 @@ class TransformersModel:
         end_of_turn = self.tokenizer.convert_tokens_to_ids("<end_of_turn>")
         self.stop_ids = [i for i in (self.tokenizer.eos_token_id, end_of_turn) if isinstance(i, int)]
 
+    def _count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, tokens: list[int]) -> str:
+        return str(self.tokenizer.decode(tokens, skip_special_tokens=True))
+
     def piece(self, token: int) -> str:
         """The text of one token (cached)."""
         if token not in self._pieces:
-            self._pieces[token] = self.tokenizer.decode([token], skip_special_tokens=True)
+            self._pieces[token] = self.decode([token])
         return self._pieces[token]
 
     def stream(
@@ -168,21 +173,12 @@ class TransformersModel:
             logits_processor=LogitsProcessorList([grounding_processor(rules, self, prompt_tokens)]) if rules else None,
         )
         stats = Generation(prompt_tokens=prompt_tokens)
-        started = time.perf_counter()
         worker = Thread(target=self.causal_lm.generate, kwargs=kwargs)
         worker.start()
-        text = ""
         try:
-            for piece in streamer:
-                if piece and not text:
-                    stats.first_token_s = time.perf_counter() - started
-                text += piece
-                yield piece
+            yield from stats.record(streamer, self._count_tokens, max_new_tokens)
         finally:
             worker.join()
-        stats.total_s = time.perf_counter() - started
-        count = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-        stats.tokens = count + (count < max_new_tokens)  # + the end of turn, when it came
         self.last = stats
 
 
@@ -193,7 +189,7 @@ def grounding_processor(rules: GroundedDecoding, model: TransformersModel, promp
 
     class Grounding(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
-            text = model.tokenizer.decode(input_ids[0, prompt_tokens:], skip_special_tokens=True)
+            text = answer_tail(input_ids[0].tolist(), prompt_tokens, model.decode)
             masked = rules.mask(text, scores[0].float().cpu().numpy(), model.piece)
             return torch.from_numpy(masked).to(scores.device, scores.dtype).unsqueeze(0)
 
