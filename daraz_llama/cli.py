@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         _add_index,
         _add_search,
         _add_queries,
+        _add_expand,
         _add_eval,
         _add_ask,
         _add_eval_answers,
@@ -99,6 +100,16 @@ def _add_index(commands: Any) -> None:
         help="faiss: BM25 and FAISS files in --index-dir (default); milvus: both inside Milvus",
     )
     index.add_argument("--hnsw", action="store_true", help="milvus: an HNSW dense index instead of exact search")
+    index.add_argument(
+        "--expansions",
+        metavar="FILE",
+        help="predicted shopper queries per product (`daraz-llama expand`): searched with the product by BM25, "
+        "never shown",
+    )
+    index.add_argument(
+        "--expansions-per-product", type=int, metavar="N", help="use at most the first N queries of each product"
+    )
+    index.add_argument("--expand-dense", action="store_true", help="embed the predicted queries too (a dense chunk)")
     index.add_argument(
         "--backend",
         default="torch",
@@ -166,6 +177,31 @@ def _add_queries(commands: Any) -> None:
     )
     queries.add_argument("--per-product", type=int, default=3, help="queries per product (openai)")
     queries.add_argument("--limit", type=int, help="write queries for the first N products only (openai)")
+
+
+def _add_expand(commands: Any) -> None:
+    expand = commands.add_parser(
+        "expand", help="write the queries shoppers would type for each product, for `index --expansions` (doc2query)"
+    )
+    expand.add_argument("corpus")
+    expand.add_argument("--out", required=True, help="the expansion file (appended to, so a run resumes)")
+    expand.add_argument(
+        "--writer",
+        default="local",
+        choices=("local", "openai"),
+        help="local: the fine-tuned Gemma query writer (`train querywriter`); openai: an OpenAI-compatible LLM, "
+        "few-shot",
+    )
+    expand.add_argument(
+        "--model", help="local: the query writer's folder (default: models/querywriter-ft); openai: the model name"
+    )
+    expand.add_argument("--per-product", type=int, default=10, help="queries per product (default: 10)")
+    expand.add_argument("--category", action="append", default=[], help="expand only this category (repeatable)")
+    expand.add_argument("--limit", type=int, help="expand only the first N products")
+    expand.add_argument("--seed", type=int, default=13, help="local: sampling seed")
+    expand.add_argument(
+        "--samples", type=int, help="local: queries sampled per product before repeats are dropped (default: 1.5 N)"
+    )
 
 
 def _add_eval(commands: Any) -> None:
@@ -329,6 +365,22 @@ def _add_train(commands: Any) -> None:
         "becomes held-out questions)",
     )
     generator.add_argument("--seed", type=int, default=13)
+    writer = train_steps.add_parser(
+        "querywriter", help="fine-tune Gemma 3 270M to write the queries shoppers type for a product (doc2query)"
+    )
+    writer.add_argument("corpus")
+    writer.add_argument(
+        "--train-queries",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="natural queries with their products (repeatable; split by title group, the held-out part measures "
+        "the model)",
+    )
+    writer.add_argument("--size", default="cpu", choices=("tiny", "cpu", "gpu"), help="tiny, cpu or gpu")
+    writer.add_argument("--models-dir", default="models", help="writes querywriter-ft/ here")
+    writer.add_argument("--base", help="base model folder or hub name (default: packaged Gemma 3 270M)")
+    writer.add_argument("--seed", type=int, default=13)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -453,7 +505,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not Path(args.corpus).is_file():
         raise CliError(f"corpus file not found: {args.corpus}")
-    if args.what == "generator":
+    if args.what == "querywriter":
+        from daraz_llama.training.querywriter import run_querywriter_pipeline
+
+        run_querywriter_pipeline(args.corpus, args.train_queries, args.models_dir, args.size, args.base, args.seed)
+    elif args.what == "generator":
         run_generator_pipeline(
             args.corpus, args.models_dir, args.size, args.base, args.seed, train_queries=args.train_queries
         )
@@ -510,9 +566,26 @@ def cmd_index(args: argparse.Namespace) -> int:
     embedder = None if args.embedder == NO_MODEL else (args.embedder or RetrieverConfig().resolved_embedder())
     started = time.perf_counter()
     if args.store == "milvus":
+        if args.expansions:
+            raise CliError("--expansions is not supported with --store milvus yet: index with --store faiss")
         return _index_into_milvus(args, result, embedder, started)
+    expansions = None
+    if args.expansions:
+        from daraz_llama.expansions import load_expansions
+
+        expansions = load_expansions(args.expansions, {p.product_id for p in result.products})
+        for problem in expansions.problems[:20]:
+            print(f"  expansion skipped: {problem}", file=sys.stderr)
     index = build_index(
-        args.corpus, args.index_dir, embedder=embedder, show_progress=True, parsed=result, backend=args.backend
+        args.corpus,
+        args.index_dir,
+        embedder=embedder,
+        show_progress=True,
+        parsed=result,
+        backend=args.backend,
+        expansions=expansions,
+        expansions_per_product=args.expansions_per_product,
+        expand_dense=args.expand_dense,
     )
     counts = index.manifest["counts"]
     print(
@@ -524,6 +597,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"embedder: {index.embedder or bm25_only}; "
         f"embedded {counts['embedded']} chunks, reused {counts['reused_vectors']}"
     )
+    if index.manifest.get("expansions"):
+        expanded = index.manifest["expansions"]
+        queries, products, into = expanded["queries"], expanded["products"], expanded["into"]
+        print(f"expansions: {queries} predicted queries of {products} products ({into})")
     return 0
 
 
@@ -655,6 +732,45 @@ def _write_llm_queries(args: argparse.Namespace, products: list[Product]) -> int
     return 0 if report.products or report.resumed else 1
 
 
+def cmd_expand(args: argparse.Namespace) -> int:
+    from daraz_llama.query_writer import load_examples, write_queries_with_llm, writer_messages
+
+    if args.per_product < 1:
+        raise CliError("--per-product must be at least 1")
+    products = _parse_reporting(args.corpus).products
+    if args.category:
+        wanted = {name.lower() for name in args.category}
+        products = [p for p in products if (p.category or "").lower() in wanted]
+        if not products:
+            raise CliError(f"no product in categories {', '.join(args.category)}")
+    products = products[: args.limit] if args.limit else products
+    if args.writer == "openai":
+        from daraz_llama.answers.generators import make_llm
+
+        llm: Any = make_llm("openai", model=args.model, max_new_tokens=60 * args.per_product)
+        name, messages_for, examples = str(getattr(llm, "model", args.model)), None, load_examples()
+    else:
+        from daraz_llama.gemma_query_writer import GemmaQueryWriter
+        from daraz_llama.models import fine_tuned_dir
+
+        folder = args.model or str(fine_tuned_dir("querywriter-ft"))
+        samples = args.samples or args.per_product + args.per_product // 2
+        llm = GemmaQueryWriter(model=folder, samples=samples, seed=args.seed)
+        name, messages_for, examples = f"gemma:{folder}", writer_messages, []
+    started = time.perf_counter()
+    report = write_queries_with_llm(
+        llm, products, args.out, args.per_product, examples, writer_name=name, messages_for=messages_for
+    )
+    minutes = (time.perf_counter() - started) / 60
+    speed = f"; {llm.stats.tokens_per_s:.0f} tokens/s" if args.writer == "local" and report.products else ""
+    print(
+        f"{report.queries} queries for {report.products} products in {minutes:.1f} min{speed} -> {args.out}; "
+        f"{report.resumed} products already there (resumed); {report.bad_lines} unusable lines skipped "
+        f"(empty, title copies, duplicates); {len(report.failed)} products without a usable query"
+    )
+    return 0 if report.products or report.resumed else 1
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for mode in modes:
@@ -740,6 +856,7 @@ COMMANDS = {
     "index": cmd_index,
     "search": cmd_search,
     "queries": cmd_queries,
+    "expand": cmd_expand,
     "eval": cmd_eval,
     "train": cmd_train,
     "ask": cmd_ask,

@@ -35,6 +35,7 @@ from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama import __version__
 from daraz_llama.corpus import CorpusError, ParseProblem, ParseResult, file_sha256, parse_corpus
+from daraz_llama.expansions import EXPANSION_KEY, Expansions, expansion_nodes
 from daraz_llama.faiss_store import FilterableFaissVectorStore
 from daraz_llama.models import load_embedder, model_id, resolve_model_name
 from daraz_llama.node_parser import ProductNodeParser
@@ -160,15 +161,28 @@ class ProductIndex(BuiltWith):
         """Product ids in corpus order, each once."""
         return list(dict.fromkeys(chunk["product_id"] for chunk in self.chunks))
 
+    def first_chunks(self) -> dict[str, BaseNode]:
+        """Each product's first real chunk (what is shown for a hit on its predicted queries), by product id."""
+        if "first_chunks" not in self.cache:
+            first: dict[str, str] = {}
+            for chunk in self.chunks:
+                if not chunk.get(EXPANSION_KEY):
+                    first.setdefault(chunk["product_id"], chunk["id"])
+            nodes = self.nodes(list(first.values()))
+            self.cache["first_chunks"] = dict(zip(first, nodes))
+        return self.cache["first_chunks"]
+
 
 def chunk_key(model: str | None, embed_text: str) -> str:
     return hashlib.sha1(f"{model}\x00{embed_text}".encode("utf-8")).hexdigest()
 
 
 def _catalog_row(node: BaseNode, key: str) -> dict[str, Any]:
-    row = {"id": node.node_id, "key": key}
+    row: dict[str, Any] = {"id": node.node_id, "key": key}
     row.update({name: node.metadata[name] for name in keys("catalog") if name in node.metadata})  # for filtering
     row["product_id"] = product_id_of(node)
+    if node.metadata.get(EXPANSION_KEY):
+        row[EXPANSION_KEY] = True
     return row
 
 
@@ -240,19 +254,25 @@ def build_index(
     show_progress: bool = True,
     parsed: ParseResult | None = None,
     backend: str = "torch",
+    expansions: Expansions | None = None,
+    expansions_per_product: int | None = None,
+    expand_dense: bool = False,
 ) -> ProductIndex:
     """Parse ``corpus``, chunk it, embed what is new and index it; persist to ``index_dir`` if given.
 
     ``embedder`` is a sentence-transformers name or folder, or None for a BM25-only index; ``backend`` runs it
     on ``torch`` or ``onnx`` (int8 ONNX Runtime), and queries are embedded the same way.
+    ``expansions``: predicted queries (at most ``expansions_per_product`` per product) searched by BM25 and,
+    with ``expand_dense``, by the dense index too, as one hidden chunk per product (never shown).
     Vectors of unchanged chunks are taken from the existing index in ``index_dir``.
     ``parsed``: the corpus already parsed (it is not parsed again). Builds into one ``index_dir`` take
     turns (:func:`build_lock`), so each one reuses the vectors of the one before.
     """
+    expanding = (expansions, expansions_per_product, expand_dense)
     if index_dir is None:
-        return _build_index(corpus, None, embedder, parser, show_progress, parsed, backend)
+        return _build_index(corpus, None, embedder, parser, show_progress, parsed, backend, expanding)
     with build_lock(index_dir):
-        return _build_index(corpus, index_dir, embedder, parser, show_progress, parsed, backend)
+        return _build_index(corpus, index_dir, embedder, parser, show_progress, parsed, backend, expanding)
 
 
 def _build_index(
@@ -263,16 +283,28 @@ def _build_index(
     show_progress: bool,
     parsed: ParseResult | None,
     backend: str,
+    expanding: tuple[Expansions | None, int | None, bool],
 ) -> ProductIndex:
     started = time.perf_counter()
     parser = parser or ProductNodeParser()
     parsed, nodes = corpus_nodes(corpus, parser, parsed, show_progress)
-    index = index_nodes(nodes, embedder, reuse_from=index_dir, show_progress=show_progress, backend=backend)
+    expansions, per_product, dense = expanding
+    extra = expansion_nodes(nodes, expansions, per_product) if expansions else []
+    index = index_nodes(
+        nodes,
+        embedder,
+        reuse_from=index_dir,
+        show_progress=show_progress,
+        backend=backend,
+        expansions=extra,
+        expand_dense=dense,
+    )
     corpus_path = Path(corpus).resolve()
     index.manifest.update(
         {
             "chunking": parser.settings(),
             "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
+            "expansions": expansions.describe(per_product, dense) if expansions else None,
             "build_seconds": round(time.perf_counter() - started, 2),
         }
     )
@@ -306,20 +338,25 @@ def index_nodes(
     reuse_from: str | Path | None = None,
     show_progress: bool = False,
     backend: str = "torch",
+    expansions: Sequence[TextNode] = (),
+    expand_dense: bool = False,
 ) -> ProductIndex:
     """BM25 and (with an ``embedder``) FAISS over ``nodes`` as they are, e.g. from any LlamaIndex pipeline.
 
     A chunk's product is its ``product_id`` metadata, else its source document. Vectors of chunks unchanged
-    since the index in ``reuse_from`` are taken from it. Nothing is written.
+    since the index in ``reuse_from`` are taken from it. Nothing is written. ``expansions``
+    (:func:`~daraz_llama.expansions.expansion_nodes`) join BM25, and FAISS too with ``expand_dense``.
     """
-    text_nodes: list[BaseNode] = [
+    real_nodes: list[BaseNode] = [
         node
         if isinstance(node, TextNode)
         else TextNode(text=node.get_content(), metadata=dict(node.metadata), id_=node.node_id)
         for node in nodes
     ]
-    if not text_nodes:
+    if not real_nodes:
         raise ValueError("no nodes to index")
+    text_nodes = real_nodes + list(expansions)
+    embedded = text_nodes if expand_dense else real_nodes
     embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
     embed_texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in text_nodes]
@@ -327,9 +364,17 @@ def index_nodes(
     docstore = SimpleDocumentStore()
     vector_index, reused = None, 0
     if embedder:
+        count = len(embedded)
         vector_index, reused = _embed(
-            text_nodes, embed_texts, keys_, load_embedder(embedder, backend), docstore, reuse_from, show_progress
+            embedded,
+            embed_texts[:count],
+            keys_[:count],
+            load_embedder(embedder, backend),
+            docstore,
+            reuse_from,
+            show_progress,
         )
+        docstore.add_documents(text_nodes[count:])
     else:
         docstore.add_documents(text_nodes)
     bm25 = BM25Retriever.from_defaults(nodes=text_nodes, stemmer=Stemmer.Stemmer("english"), language=BM25_LANGUAGE)
@@ -341,9 +386,13 @@ def index_nodes(
         "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d, "backend": backend}
         if vector_index
         else None,
+        "expansions": {"chunks": len(expansions), "into": "bm25+dense" if expand_dense else "bm25"}
+        if expansions
+        else None,
         "counts": {
-            "chunks": len(text_nodes),
-            "embedded": len(text_nodes) - reused if embedder else 0,
+            "chunks": len(real_nodes),
+            "expansion_chunks": len(expansions),
+            "embedded": len(embedded) - reused if embedder else 0,
             "reused_vectors": reused,
         },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -502,4 +551,21 @@ def staleness(
     built_on = (manifest.get("embedder") or {}).get("backend", "torch")
     if embedder is not None and backend is not None and backend != built_on:
         reasons.append(f"embedder backend {backend} != {built_on} used to build the index")
+    expanded_with = manifest.get("expansions")
+    if expanded_with and Path(expanded_with["path"]).is_file():
+        if file_sha256(expanded_with["path"]) != expanded_with["sha256"]:
+            reasons.append(f"expansion file {expanded_with['path']} changed since the index was built")
     return reasons
+
+
+def rebuild_command(manifest: dict[str, Any], index_dir: str | Path) -> str:
+    """The command that rebuilds the index in ``index_dir`` the way ``manifest`` says it was built."""
+    command = f"daraz-llama index {manifest['corpus']['path']} --index-dir {index_dir}"
+    expanded_with = manifest.get("expansions")
+    if expanded_with:
+        command += f" --expansions {expanded_with['path']}"
+        if expanded_with.get("per_product"):
+            command += f" --expansions-per-product {expanded_with['per_product']}"
+        if expanded_with.get("into") == "bm25+dense":
+            command += " --expand-dense"
+    return command

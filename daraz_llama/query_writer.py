@@ -1,9 +1,11 @@
-"""Shopper queries written by an LLM for every product of a catalog (InPars / Promptagator style).
+"""Shopper queries written by an LLM for every product of a catalog (InPars / Promptagator, doc2query).
 
 A shop without a search log gets natural training data this way: an OpenAI-compatible LLM reads each
 product and, shown a dozen real shopper queries as examples, writes the queries a shopper would type
-to find it. Output is a query file in the evaluation format, appended product by product, so an
-interrupted run resumes where it stopped. Lines that are not usable queries are skipped and counted.
+to find it. The same queries, written by a fine-tuned Gemma query writer (:func:`writer_messages`, no
+examples needed), expand the index (doc2query). Output is a query file in the evaluation format, appended
+product by product, so an interrupted run resumes where it stopped. Lines that are not usable queries
+are skipped and counted.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM
@@ -32,6 +34,8 @@ SYSTEM_PROMPT = (
     "the product fits, brand or model led, and Banglish (Bangla words in Latin letters). Never copy the "
     "listing title. Answer with the queries only, one per line, no numbering."
 )
+
+WRITER_INSTRUCTION = "Write a search query a shopper would type to find this product."
 
 
 @dataclass
@@ -91,6 +95,14 @@ def build_messages(product: Product, examples: list[QueryRecord], per_product: i
     ]
 
 
+def writer_messages(product: Product) -> list[ChatMessage]:
+    """What the fine-tuned query writer reads for ``product`` (in training and when writing): the card, no examples."""
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=WRITER_INSTRUCTION),
+        ChatMessage(role=MessageRole.USER, content=product_card(product)),
+    ]
+
+
 def parse_queries(text: str, product: Product, limit: int) -> tuple[list[str], int]:
     """Usable queries in the LLM's answer (at most ``limit``) and how many lines were not usable:
     empty after list markers and quotes are removed, too long, a copy of the title, or repeated."""
@@ -143,9 +155,13 @@ def write_queries_with_llm(
     examples: list[QueryRecord],
     writer_name: str,
     show_progress: bool = True,
+    messages_for: Callable[[Product], list[ChatMessage]] | None = None,
 ) -> WriteReport:
     """Append ``per_product`` LLM-written queries per product to ``out`` (JSON Lines, evaluation format;
-    ``relevant_ids`` holds the product and every product with exactly the same title)."""
+    ``relevant_ids`` holds the product and every product with exactly the same title).
+
+    ``messages_for``: the prompt for a product (default: few-shot with ``examples``, asking for
+    ``per_product`` lines); the LLM's answer is read one query per line."""
     if per_product < 1:
         raise ValueError("per_product must be at least 1")
     products = list(products)
@@ -160,7 +176,8 @@ def write_queries_with_llm(
     with out.open("a", encoding="utf-8") as handle:
         for product in get_tqdm_iterable(todo, show_progress, "Writing queries"):
             try:
-                reply = llm.chat(build_messages(product, examples, per_product)).message.content or ""
+                messages = messages_for(product) if messages_for else build_messages(product, examples, per_product)
+                reply = llm.chat(messages).message.content or ""
             except Exception:  # noqa: BLE001 - one failing product must not end a long run
                 report.failed.append(product.product_id)
                 continue

@@ -20,8 +20,17 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.vector_stores.types import MetadataFilters
 from llama_index.retrievers.bm25 import BM25Retriever
 
+from daraz_llama.expansions import shown_instead
 from daraz_llama.filters import ProductFilters
-from daraz_llama.index import ProductIndex, StaleIndexError, build_index, current_version_dir, load_index, staleness
+from daraz_llama.index import (
+    ProductIndex,
+    StaleIndexError,
+    build_index,
+    current_version_dir,
+    load_index,
+    rebuild_command,
+    staleness,
+)
 from daraz_llama.milvus_store import DEFAULT_COLLECTION, MilvusIndex
 from daraz_llama.models import (
     DENSE_EXTRA_HINT,
@@ -285,6 +294,8 @@ class ProductRetriever(BaseRetriever):
         if candidates is None:
             return []
         products = self._best_chunk.postprocess_nodes(candidates.retrieve(query_bundle), query_bundle)
+        if isinstance(self.index, ProductIndex) and self.index.manifest.get("expansions"):
+            products = shown_instead(products, self.index.first_chunks())  # predicted queries are never shown
         if self._reranker is not None:
             products = self._rerank(products[: self.config.rerank_candidates], query_bundle)
         return products
@@ -307,7 +318,7 @@ def open_index(source: str | Path, config: RetrieverConfig | None = None, show_p
     source = Path(source)
     if source.is_dir():  # loading only reads: a newer model or a changed corpus is reported, never rebuilt here
         index = load_index(source)
-        rebuild = f"daraz-llama index {index.manifest['corpus']['path']} --index-dir {source}"
+        rebuild = rebuild_command(index.manifest, source)
         fine_tuned = default_embedder() if fine_tuned_dir("embedder-ft").is_dir() and config.embedder is None else None
         if fine_tuned and index.has_vectors and staleness(index.manifest, embedder=fine_tuned):
             _warn(

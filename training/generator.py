@@ -233,10 +233,37 @@ def _answer_only_trainer() -> type:
     return AnswerOnlyTrainer
 
 
+def answer_loss(model: Any, rows: list[dict[str, list[int]]]) -> float:
+    """Mean cross-entropy per answer token of ``model`` over tokenized ``rows`` (prompt positions excluded)."""
+    import torch
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for row in rows:
+            ids = torch.tensor([row["input_ids"]], device=model.device)
+            labels = torch.tensor([row["labels"]], device=model.device)
+            keep = torch.zeros_like(labels, dtype=torch.bool)
+            keep[:, :-1] = labels[:, 1:] != -100
+            logits = model(input_ids=ids, logits_to_keep=keep).logits
+            targets = labels[:, 1:][keep[:, :-1]]
+            total += float(torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum"))
+            count += targets.numel()
+    model.train()
+    return total / max(count, 1)
+
+
 def train_generator(
-    examples: list[dict[str, Any]], base: str, out_dir: Path, preset: GeneratorPreset, seed: int = 13
+    examples: list[dict[str, Any]],
+    base: str,
+    out_dir: Path,
+    preset: GeneratorPreset,
+    seed: int = 13,
+    title: str = "daraz-llama fine-tuned generator (Gemma 3 270M)",
+    held_out: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """LoRA-train ``base`` on ``examples``; save the merged model, its tokenizer, a card and a loss PNG."""
+    """LoRA-train ``base`` on ``examples``; save the merged model, its tokenizer, a card and a loss PNG.
+    With ``held_out`` examples, their answer loss before and after training goes into the card."""
     from datasets import Dataset
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
@@ -250,6 +277,8 @@ def train_generator(
             len(examples),
             preset.max_length,
         )
+    held_rows = [row for row in (_tokenize(e, tokenizer, preset.max_length) for e in held_out) if row is not None]
+    before = {"held_out_answer_loss": answer_loss(model, held_rows)} if held_rows else {}
     dataset = Dataset.from_list(rows)
     checkpoints = out_dir.parent / f".{out_dir.name}-checkpoints"
     device = torch_device()
@@ -271,6 +300,7 @@ def train_generator(
     trainer_class = _answer_only_trainer() if backend == "peft" else Trainer  # Unsloth fuses its own loss
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator)
     trainer.train()
+    after = {"held_out_answer_loss": answer_loss(model, held_rows)} if held_rows else {}
     merged = model.merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out_dir))
@@ -286,7 +316,10 @@ def train_generator(
         "train_seconds": time.perf_counter() - started,
         "device": device,
         "settings": preset.__dict__,
+        "held_out_examples": len(held_rows),
+        "dev_before": before,
+        "dev_after": after,
         "loss_log": [h for h in trainer.state.log_history if "loss" in h],
     }
-    write_model_card(out_dir, "daraz-llama fine-tuned generator (Gemma 3 270M)", card)
+    write_model_card(out_dir, title, card)
     return card
