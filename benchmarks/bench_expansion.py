@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
+from llama_index.core.schema import MetadataMode
 
 from daraz_llama.corpus import parse_corpus
 from daraz_llama.evaluation import evaluate_retriever
-from daraz_llama.expansions import expansion_nodes, load_expansions
+from daraz_llama.expansions import Expansions, expansion_nodes, load_expansions
 from daraz_llama.index import ProductIndex, corpus_nodes, index_nodes, load_index
 from daraz_llama.judgments import load_judgments
 from daraz_llama.node_parser import ProductNodeParser
@@ -27,11 +31,21 @@ from daraz_llama.retriever import build_retriever
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 MODES = ("bm25", "hybrid", "hybrid+rerank")
-COLUMNS = ("recall@1", "mrr@10", "recall@10", "success@1", "ndcg@5", "judged@5")
+COLUMNS = (
+    "recall@1",
+    "mrr@10",
+    "recall@10",
+    "success@1",
+    "ndcg@5",
+    "judged@5",
+    "success@1_condensed",
+    "ndcg@5_condensed",
+)
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
-    """One row per expansion and mode: strict (R@1, MRR@10, R@10) and judged (S@1, nDCG@5, judged share)."""
+    """One row per expansion and mode: strict (R@1, MRR@10, R@10) and judged (S@1, nDCG@5, judged share of the
+    first 5, and both condensed: unjudged products removed from the ranking)."""
     lines = [
         f"| expansion | mode | {' | '.join(COLUMNS)} | p50 ms | n |",
         "| --- | --- |" + " ---: |" * (len(COLUMNS) + 2),
@@ -54,6 +68,27 @@ def expanded_index(base: ProductIndex, index_dir: str, nodes: list, extra: list,
     )
 
 
+def relevance_filtered(expansions: Expansions, nodes: list, reranker: str, keep: float) -> Expansions:
+    """Doc2Query--: only the predicted queries the cross-encoder scores in the best ``keep`` share of all
+    (query, product) pairs, so hallucinated ones (a colour or size the product lacks) are dropped."""
+    from sentence_transformers import CrossEncoder
+
+    from daraz_llama.postprocessor import product_id_of
+
+    passage: dict[str, str] = {}
+    for node in nodes:
+        passage.setdefault(product_id_of(node), node.get_content(metadata_mode=MetadataMode.EMBED))
+    pairs = [(query, pid) for pid, queries in expansions.by_product.items() for query in queries]
+    model = CrossEncoder(reranker, max_length=64)
+    scores = model.predict([(query, passage[pid]) for query, pid in pairs], batch_size=64)
+    threshold = float(np.quantile(scores, 1 - keep))
+    kept: dict[str, list[str]] = {}
+    for (query, pid), value in zip(pairs, scores):
+        if value >= threshold:
+            kept.setdefault(pid, []).append(query)
+    return replace(expansions, by_product=kept)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--expansions", required=True)
@@ -64,6 +99,13 @@ def main() -> None:
     parser.add_argument("--natural-dev", default="models/work/data/natural-dev.jsonl")
     parser.add_argument("--per-product", default="3,10,20", help="N values for BM25 expansion")
     parser.add_argument("--dense", default="20", help="N values also expanded into the dense index")
+    parser.add_argument("--modes", default=",".join(MODES), help="retrieval modes to measure")
+    parser.add_argument(
+        "--filtered",
+        default="",
+        help="shares of the predicted queries kept by cross-encoder score (Doc2Query--), "
+        "e.g. 0.3,0.5: BM25 expansion with all N of them, filtered",
+    )
     parser.add_argument("--json", dest="json_out", help="write every row here")
     args = parser.parse_args()
 
@@ -86,14 +128,19 @@ def main() -> None:
         f"products in {len(expanded_categories)} categories; "
         + ", ".join(f"{name}: {len(queries)} queries" for name, queries in sets.items())
     )
-    variants: list[tuple[str, int | None, bool]] = [("none", 0, False)]
-    variants += [(f"N={n} bm25", n, False) for n in map(int, args.per_product.split(","))]
-    variants += [(f"N={n} bm25+dense", n, True) for n in map(int, args.dense.split(",")) if args.dense]
+    variants: list[tuple[str, Expansions | None, int | None, bool]] = [("none", None, None, False)]
+    variants += [(f"N={n} bm25", expansions, n, False) for n in map(int, args.per_product.split(","))]
+    variants += (
+        [(f"N={n} bm25+dense", expansions, n, True) for n in map(int, args.dense.split(","))] if args.dense else []
+    )
+    for share in [float(x) for x in args.filtered.split(",") if x]:
+        kept = relevance_filtered(expansions, nodes, args.reranker, share)
+        variants.append((f"best {share:.0%} bm25", kept, None, False))
     rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
-    for label, per_product, dense in variants:
-        extra = expansion_nodes(nodes, expansions, per_product) if per_product else []
+    for label, chosen, per_product, dense in variants:
+        extra = expansion_nodes(nodes, chosen, per_product) if chosen else []
         index = base if not extra else expanded_index(base, args.index_dir, nodes, extra, dense)
-        for mode in MODES:
+        for mode in args.modes.split(","):
             if label != "none" and mode == "bm25" and dense:
                 continue  # BM25 sees the same text with or without the dense expansion
             retriever = build_retriever(index, mode=mode, reranker=args.reranker)

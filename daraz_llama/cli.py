@@ -710,53 +710,26 @@ def cmd_queries(args: argparse.Namespace) -> int:
 
 
 def _write_llm_queries(args: argparse.Namespace, products: list[Product]) -> int:
-    from daraz_llama.answers.generators import make_llm
-    from daraz_llama.query_writer import load_examples, write_queries_with_llm
-
-    if args.per_product < 1:
-        raise CliError("--per-product must be at least 1")
-    llm = make_llm("openai", model=args.model, max_new_tokens=60 * args.per_product)
-    report = write_queries_with_llm(
-        llm,
-        products,
-        args.out,
-        args.per_product,
-        load_examples(args.examples),
-        writer_name=str(getattr(llm, "model", args.model)),
-    )
-    print(
-        f"{report.queries} queries for {report.products} products -> {args.out}; {report.resumed} products "
-        f"already there (resumed); {report.bad_lines} unusable lines skipped; {len(report.failed)} products "
-        f"without a usable query" + (f" (first: {', '.join(report.failed[:5])})" if report.failed else "")
-    )
-    return 0 if report.products or report.resumed else 1
-
-
-def cmd_expand(args: argparse.Namespace) -> int:
+    """Queries for ``products`` from an LLM (``queries --writer openai``, ``expand``): the OpenAI-compatible one
+    few-shot, or the fine-tuned Gemma query writer (``--writer local``), appended to ``args.out``."""
     from daraz_llama.query_writer import load_examples, write_queries_with_llm, writer_messages
 
     if args.per_product < 1:
         raise CliError("--per-product must be at least 1")
-    products = _parse_reporting(args.corpus).products
-    if args.category:
-        wanted = {name.lower() for name in args.category}
-        products = [p for p in products if (p.category or "").lower() in wanted]
-        if not products:
-            raise CliError(f"no product in categories {', '.join(args.category)}")
-    products = products[: args.limit] if args.limit else products
-    if args.writer == "openai":
-        from daraz_llama.answers.generators import make_llm
-
-        llm: Any = make_llm("openai", model=args.model, max_new_tokens=60 * args.per_product)
-        name, messages_for, examples = str(getattr(llm, "model", args.model)), None, load_examples()
-    else:
+    if args.writer == "local":
         from daraz_llama.gemma_query_writer import GemmaQueryWriter
         from daraz_llama.models import fine_tuned_dir
 
         folder = args.model or str(fine_tuned_dir("querywriter-ft"))
         samples = args.samples or args.per_product + args.per_product // 2
-        llm = GemmaQueryWriter(model=folder, samples=samples, seed=args.seed)
+        llm: Any = GemmaQueryWriter(model=folder, samples=samples, seed=args.seed)
         name, messages_for, examples = f"gemma:{folder}", writer_messages, []
+    else:
+        from daraz_llama.answers.generators import make_llm
+
+        llm = make_llm("openai", model=args.model, max_new_tokens=60 * args.per_product)
+        name, messages_for = str(getattr(llm, "model", args.model)), None
+        examples = load_examples(getattr(args, "examples", None))
     started = time.perf_counter()
     report = write_queries_with_llm(
         llm, products, args.out, args.per_product, examples, writer_name=name, messages_for=messages_for
@@ -766,9 +739,20 @@ def cmd_expand(args: argparse.Namespace) -> int:
     print(
         f"{report.queries} queries for {report.products} products in {minutes:.1f} min{speed} -> {args.out}; "
         f"{report.resumed} products already there (resumed); {report.bad_lines} unusable lines skipped "
-        f"(empty, title copies, duplicates); {len(report.failed)} products without a usable query"
+        f"(empty, title copies, repeats); {len(report.failed)} products without a usable query"
+        + (f" (first: {', '.join(report.failed[:5])})" if report.failed else "")
     )
     return 0 if report.products or report.resumed else 1
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    products = _parse_reporting(args.corpus).products
+    if args.category:
+        wanted = {name.lower() for name in args.category}
+        products = [p for p in products if (p.category or "").lower() in wanted]
+        if not products:
+            raise CliError(f"no product in categories {', '.join(args.category)}")
+    return _write_llm_queries(args, products[: args.limit] if args.limit else products)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from daraz_llama.index import build_index, load_index, staleness
 from daraz_llama.query_writer import write_queries_with_llm, writer_messages
 from daraz_llama.retriever import build_retriever
 from daraz_llama.training.querywriter import QUERYWRITER_PRESETS, run_querywriter_pipeline
-from tests.conftest import RecordingLLM
+from tests.conftest import RecordingLLM, openai_test_server
 
 WORD = "zorblaxian"  # in no product of the demo corpus: only in the predicted queries
 
@@ -155,3 +155,17 @@ def test_an_expanded_index_finds_by_predicted_words_and_never_shows_them(
     assert "PRODUCTS (" in context and WORD not in context.lower()
     expansions_path.write_text(expansions_path.read_text() + json.dumps({"product_id": target, "query": "x y"}) + "\n")
     assert any("expansion file" in reason for reason in staleness(index.manifest))
+
+
+def test_expand_with_an_openai_compatible_writer(
+    demo_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same command and code path as ``queries --writer openai``: the real client against a local server."""
+    with openai_test_server(EchoTitle(prompts=[]), "writer") as url:
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        monkeypatch.setenv("OPENAI_API_KEY", "local")
+        out = tmp_path / "expansions.jsonl"
+        command = ["expand", str(demo_corpus), "--writer", "openai", "--model", "writer", "--out", str(out)]
+        assert main([*command, "--per-product", "3", "--limit", "2"]) == 0
+    assert "2 queries for 2 products" in capsys.readouterr().out
+    assert [json.loads(line)["query"] for line in out.read_text().splitlines()] == ["blue one", "blue one"]
