@@ -101,6 +101,12 @@ def main() -> None:
     parser.add_argument("--dense", default="20", help="N values also expanded into the dense index")
     parser.add_argument("--modes", default=",".join(MODES), help="retrieval modes to measure")
     parser.add_argument(
+        "--appended",
+        default="",
+        help="N values whose queries are appended to the product's first chunk's text "
+        "(doc2query's layout) instead of to its title",
+    )
+    parser.add_argument(
         "--filtered",
         default="",
         help="shares of the predicted queries kept by cross-encoder score (Doc2Query--), "
@@ -130,6 +136,10 @@ def main() -> None:
     )
     variants: list[tuple[str, Expansions | None, int | None, bool]] = [("none", None, None, False)]
     variants += [(f"N={n} bm25", expansions, n, False) for n in map(int, args.per_product.split(","))]
+    variants += [
+        (f"N={n} bm25 appended", expansions, n, False)
+        for n in map(int, args.appended.split(",") if args.appended else [])
+    ]
     variants += (
         [(f"N={n} bm25+dense", expansions, n, True) for n in map(int, args.dense.split(","))] if args.dense else []
     )
@@ -138,7 +148,7 @@ def main() -> None:
         variants.append((f"best {share:.0%} bm25", kept, None, False))
     rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
     for label, chosen, per_product, dense in variants:
-        extra = expansion_nodes(nodes, chosen, per_product) if chosen else []
+        extra = expansion_nodes(nodes, chosen, per_product, append=label.endswith("appended")) if chosen else []
         index = base if not extra else expanded_index(base, args.index_dir, nodes, extra, dense)
         for mode in args.modes.split(","):
             if label != "none" and mode == "bm25" and dense:

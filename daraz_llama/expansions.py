@@ -76,9 +76,12 @@ def load_expansions(path: str | Path, known_ids: Collection[str] | None = None) 
     return Expansions(path, file_sha256(path), by_product, problems)
 
 
-def expansion_nodes(nodes: Sequence[BaseNode], expansions: Expansions, per_product: int | None) -> list[TextNode]:
-    """One chunk per product of ``nodes`` with predicted queries: its title and (at most ``per_product``)
-    queries, with the product's metadata (so filters apply) and the expansion flag."""
+def expansion_nodes(
+    nodes: Sequence[BaseNode], expansions: Expansions, per_product: int | None, append: bool = False
+) -> list[TextNode]:
+    """One chunk per product of ``nodes`` with predicted queries: its title (``append``: its whole first chunk,
+    as doc2query appends queries to the passage) and (at most ``per_product``) queries, with the product's
+    metadata (so filters apply) and the expansion flag."""
     first: dict[str, BaseNode] = {}
     for node in nodes:
         first.setdefault(product_id_of(node), node)
@@ -87,7 +90,7 @@ def expansion_nodes(nodes: Sequence[BaseNode], expansions: Expansions, per_produ
         queries = expansions.by_product.get(product_id, [])[:per_product]
         if not queries:
             continue
-        title = str(node.metadata.get("title", "")).strip()
+        title = node.get_content().strip() if append else str(node.metadata.get("title", "")).strip()
         metadata = {key: value for key, value in node.metadata.items() if key != "chunk"}
         metadata[EXPANSION_KEY] = True
         expansion = TextNode(

@@ -169,3 +169,19 @@ def test_expand_with_an_openai_compatible_writer(
         assert main([*command, "--per-product", "3", "--limit", "2"]) == 0
     assert "2 queries for 2 products" in capsys.readouterr().out
     assert [json.loads(line)["query"] for line in out.read_text().splitlines()] == ["blue one", "blue one"]
+
+
+def test_index_command_with_expansions(
+    demo_corpus: Path, demo_products: list, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expansions = _expansion_file(tmp_path / "x.jsonl", demo_products[5].product_id)
+    index_dir = tmp_path / "index"
+    command = ["index", str(demo_corpus), "--embedder", "none", "--index-dir", str(index_dir)]
+    assert main([*command, "--expansions", str(expansions), "--expansions-per-product", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "expansions: 1 predicted queries of 1 products (bm25)" in captured.out
+    assert f"expansion skipped: {expansions}:3: not a JSON object" in captured.err
+    assert load_index(index_dir).manifest["expansions"]["per_product"] == 1
+    milvus = ["index", str(demo_corpus), "--store", "milvus", "--milvus-uri", str(tmp_path / "m.db")]
+    assert main([*milvus, "--expansions", str(expansions)]) == 2
+    assert "not supported with --store milvus" in capsys.readouterr().err
