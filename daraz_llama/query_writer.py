@@ -27,6 +27,8 @@ DEFAULT_EXAMPLES = Path(__file__).resolve().parent / "data" / "example_queries.j
 EXAMPLE_COUNT = 12
 DESCRIPTION_WORDS = 60
 MAX_QUERY_WORDS = 24
+GLUED_WORD = re.compile(r"[a-z]{3,}[A-Z]\w*")  # "watchFindingsRequest": a decoding artefact, unless the card has it
+LATIN_OR_BENGALI = re.compile(r"^[\x00-\u024F\u0980-\u09FF\u2000-\u206F\u20B9৳’“”]*$")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.):]|q\d{1,2}[.):])\s*", re.IGNORECASE)
 SYSTEM_PROMPT = (
     "You write the search queries real shoppers type into an online shop's search box or chat to find a "
@@ -103,10 +105,21 @@ def writer_messages(product: Product) -> list[ChatMessage]:
     ]
 
 
+def _garbled(query: str, card: str) -> bool:
+    """Decoding artefacts a small sampled model writes: code-like glued words or scripts the product's card
+    does not have, or the query starting over inside itself."""
+    words = query.lower().split()
+    restarts = len(words) >= 6 and " ".join(words[:3]) in " ".join(words[3:])
+    glued = any(word not in card for word in GLUED_WORD.findall(query))
+    return restarts or glued or not (LATIN_OR_BENGALI.match(query) or query in card)
+
+
 def parse_queries(text: str, product: Product, limit: int) -> tuple[list[str], int]:
     """Usable queries in the LLM's answer (at most ``limit``) and how many lines were not usable:
-    empty after list markers and quotes are removed, too long, a copy of the title, or repeated."""
+    empty after list markers and quotes are removed, too long, a copy of the title, repeated, or garbled
+    (:func:`_garbled`)."""
     title = " ".join(product.title.lower().split())
+    card = product_card(product)
     queries: list[str] = []
     bad = 0
     for line in text.splitlines():
@@ -121,6 +134,7 @@ def parse_queries(text: str, product: Product, limit: int) -> tuple[list[str], i
             or normal == title
             or normal in {" ".join(q.lower().split()) for q in queries}
             or normal.endswith(":")
+            or _garbled(query, card)
             or len(queries) >= limit
         ):
             bad += 1

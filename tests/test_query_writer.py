@@ -128,3 +128,23 @@ def test_queries_command_with_the_openai_writer(
     )
     assert "4 queries for 2 products" in capsys.readouterr().out
     assert len(load_queries(out).queries) == 4
+
+
+def test_parse_queries_drops_garbled_samples() -> None:
+    """A small sampled model's artefacts: glued code-like words, stray scripts, a query starting over."""
+    product = Product(product_id="1", title="Sony PlayStation 5 DualSense Controller", category="gaming", line=1)
+    text = (
+        "ps5 controller for my brother\n"
+        "PlayStation 5 dualsense white\n"  # glued-looking, but the card has it
+        "ps5 controllerFindingsRequest\n"
+        "ps5 controller วกุ้ง\n"
+        "dualsense ps5 controller white dualsense ps5 controller\n"
+        "ps5 controller ৳ 9000 er moddhe"
+    )
+    queries, bad = parse_queries(text, product, limit=10)
+    assert queries == [
+        "ps5 controller for my brother",
+        "PlayStation 5 dualsense white",
+        "ps5 controller ৳ 9000 er moddhe",
+    ]
+    assert bad == 3
