@@ -68,9 +68,10 @@ def expanded_index(base: ProductIndex, index_dir: str, nodes: list, extra: list,
     )
 
 
-def relevance_filtered(expansions: Expansions, nodes: list, reranker: str, keep: float) -> Expansions:
-    """Doc2Query--: only the predicted queries the cross-encoder scores in the best ``keep`` share of all
-    (query, product) pairs, so hallucinated ones (a colour or size the product lacks) are dropped."""
+def relevance_filtered(expansions: Expansions, nodes: list, reranker: str, shares: list[float]) -> list[Expansions]:
+    """Doc2Query--: for each share, only the predicted queries the cross-encoder scores in the best ``share`` of
+    all (query, product) pairs, so hallucinated ones (a colour or size the product lacks) are dropped. The pairs
+    are scored once for all shares."""
     from sentence_transformers import CrossEncoder
 
     from daraz_llama.postprocessor import product_id_of
@@ -81,12 +82,15 @@ def relevance_filtered(expansions: Expansions, nodes: list, reranker: str, keep:
     pairs = [(query, pid) for pid, queries in expansions.by_product.items() for query in queries]
     model = CrossEncoder(reranker, max_length=64)
     scores = model.predict([(query, passage[pid]) for query, pid in pairs], batch_size=64)
-    threshold = float(np.quantile(scores, 1 - keep))
-    kept: dict[str, list[str]] = {}
-    for (query, pid), value in zip(pairs, scores):
-        if value >= threshold:
-            kept.setdefault(pid, []).append(query)
-    return replace(expansions, by_product=kept)
+    filtered = []
+    for share in shares:
+        threshold = float(np.quantile(scores, 1 - share))
+        kept: dict[str, list[str]] = {}
+        for (query, pid), value in zip(pairs, scores):
+            if value >= threshold:
+                kept.setdefault(pid, []).append(query)
+        filtered.append(replace(expansions, by_product=kept))
+    return filtered
 
 
 def main() -> None:
@@ -143,9 +147,10 @@ def main() -> None:
     variants += (
         [(f"N={n} bm25+dense", expansions, n, True) for n in map(int, args.dense.split(","))] if args.dense else []
     )
-    for share in [float(x) for x in args.filtered.split(",") if x]:
-        kept = relevance_filtered(expansions, nodes, args.reranker, share)
-        variants.append((f"best {share:.0%} bm25", kept, None, False))
+    shares = [float(x) for x in args.filtered.split(",") if x]
+    if shares:
+        for share, kept in zip(shares, relevance_filtered(expansions, nodes, args.reranker, shares)):
+            variants.append((f"best {share:.0%} bm25", kept, None, False))
     rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
     for label, chosen, per_product, dense in variants:
         extra = expansion_nodes(nodes, chosen, per_product, append=label.endswith("appended")) if chosen else []

@@ -101,15 +101,14 @@ class GemmaQueryWriter(CustomLLM):
         if self.runtime not in WRITER_RUNTIMES:
             choices = ", ".join(WRITER_RUNTIMES)
             raise ModelError(f"unknown query-writer runtime {self.runtime!r}: choose one of {choices}")
-        from transformers import AutoTokenizer
-
-        self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
         if self.runtime == "ctranslate2":
             if not ctranslate2_installed():
                 raise ModelError("the ctranslate2 runtime is not installed: pip install 'daraz-llama[expand]'")
             import ctranslate2
+            from transformers import AutoTokenizer
 
             ctranslate2.set_random_seed(self.seed)
+            self._tokenizer = AutoTokenizer.from_pretrained(str(folder))
             self._backend = ctranslate2.Generator(str(ct2_export(folder)), device="cpu", compute_type="int8")
         else:
             import torch
@@ -117,7 +116,7 @@ class GemmaQueryWriter(CustomLLM):
             from daraz_llama.answers.local_llm import load_causal_lm
 
             torch.manual_seed(self.seed)
-            self._backend = load_causal_lm(str(folder))[1]
+            self._tokenizer, self._backend = load_causal_lm(str(folder))
 
     @classmethod
     def class_name(cls) -> str:

@@ -515,12 +515,10 @@ def load_index(index_dir: str | Path) -> ProductIndex:
     except StaleIndexError:
         raise
     except Exception as err:  # noqa: BLE001 - JSON, numpy, FAISS and bm25s each fail their own way
-        corpus = (manifest.get("corpus") or {}).get("path", "CORPUS") if isinstance(manifest, dict) else "CORPUS"
+        rebuild = rebuild_command(manifest if isinstance(manifest, dict) else {}, index_dir)
         detail = (str(err).strip().splitlines() or [""])[0][:120]
         raise DamagedIndexError(
-            f"index file {reading} is damaged or missing ({type(err).__name__}: "
-            f"{detail}): rebuild it with `daraz-llama index {corpus} --index-dir "
-            f"{index_dir}`"
+            f"index file {reading} is damaged or missing ({type(err).__name__}: {detail}): rebuild it with `{rebuild}`"
         ) from None
     return ProductIndex(
         manifest=manifest, chunks=chunks, bm25=bm25, docstore=docstore, storage=storage, path=version, problems=problems
@@ -551,18 +549,20 @@ def staleness(
     built_on = (manifest.get("embedder") or {}).get("backend", "torch")
     if embedder is not None and backend is not None and backend != built_on:
         reasons.append(f"embedder backend {backend} != {built_on} used to build the index")
-    expanded_with = manifest.get("expansions")
-    if expanded_with and Path(expanded_with["path"]).is_file():
-        if file_sha256(expanded_with["path"]) != expanded_with["sha256"]:
-            reasons.append(f"expansion file {expanded_with['path']} changed since the index was built")
+    expansion_file = (manifest.get("expansions") or {}).get("path")  # None: built from nodes, or not expanded
+    if expansion_file and Path(expansion_file).is_file():
+        if file_sha256(expansion_file) != manifest["expansions"]["sha256"]:
+            reasons.append(f"expansion file {expansion_file} changed since the index was built")
     return reasons
 
 
 def rebuild_command(manifest: dict[str, Any], index_dir: str | Path) -> str:
-    """The command that rebuilds the index in ``index_dir`` the way ``manifest`` says it was built."""
-    command = f"daraz-llama index {manifest['corpus']['path']} --index-dir {index_dir}"
+    """The command that rebuilds the index in ``index_dir`` the way ``manifest`` says it was built (``CORPUS``
+    when the manifest cannot say)."""
+    corpus = (manifest.get("corpus") or {}).get("path", "CORPUS")
+    command = f"daraz-llama index {corpus} --index-dir {index_dir}"
     expanded_with = manifest.get("expansions")
-    if expanded_with:
+    if expanded_with and expanded_with.get("path"):
         command += f" --expansions {expanded_with['path']}"
         if expanded_with.get("per_product"):
             command += f" --expansions-per-product {expanded_with['per_product']}"

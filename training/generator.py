@@ -211,10 +211,22 @@ def _plot_loss(history: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
-def _answer_only_trainer() -> type:
-    """A Trainer whose loss projects onto the vocabulary only where an answer token is predicted: Gemma's
-    262k-word output layer over every prompt position is most of a CPU step, and those positions carry no loss."""
+def _answer_token_loss(model: Any, inputs: dict[str, Any], labels: Any) -> tuple[Any, int, Any]:
+    """Summed cross-entropy over the answer tokens (labels other than -100), their count and the model's outputs.
+    The output layer is projected only where an answer token is predicted: Gemma's 262k-word output layer over
+    every prompt position is most of a CPU step, and those positions carry no loss."""
     import torch
+
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != -100
+    outputs = model(**inputs, logits_to_keep=keep)
+    targets = labels[:, 1:][keep[:, :-1]]
+    loss = torch.nn.functional.cross_entropy(outputs.logits.float(), targets, reduction="sum")
+    return loss, targets.numel(), outputs
+
+
+def _answer_only_trainer() -> type:
+    """A Trainer whose loss is :func:`_answer_token_loss`."""
     from transformers import Trainer
 
     class AnswerOnlyTrainer(Trainer):
@@ -222,12 +234,8 @@ def _answer_only_trainer() -> type:
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
         ) -> Any:
             labels = inputs.pop("labels")
-            keep = torch.zeros_like(labels, dtype=torch.bool)
-            keep[:, :-1] = labels[:, 1:] != -100
-            outputs = model(**inputs, logits_to_keep=keep)
-            targets = labels[:, 1:][keep[:, :-1]]
-            loss = torch.nn.functional.cross_entropy(outputs.logits.float(), targets, reduction="sum")
-            loss = loss / (num_items_in_batch if num_items_in_batch is not None else targets.numel())
+            loss, count, outputs = _answer_token_loss(model, inputs, labels)
+            loss = loss / (num_items_in_batch if num_items_in_batch is not None else count)
             return (loss, outputs) if return_outputs else loss
 
     return AnswerOnlyTrainer
@@ -243,12 +251,8 @@ def answer_loss(model: Any, rows: list[dict[str, list[int]]]) -> float:
         for row in rows:
             ids = torch.tensor([row["input_ids"]], device=model.device)
             labels = torch.tensor([row["labels"]], device=model.device)
-            keep = torch.zeros_like(labels, dtype=torch.bool)
-            keep[:, :-1] = labels[:, 1:] != -100
-            logits = model(input_ids=ids, logits_to_keep=keep).logits
-            targets = labels[:, 1:][keep[:, :-1]]
-            total += float(torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum"))
-            count += targets.numel()
+            loss, tokens, _ = _answer_token_loss(model, {"input_ids": ids}, labels)
+            total, count = total + float(loss), count + tokens
     model.train()
     return total / max(count, 1)
 
