@@ -124,7 +124,8 @@ def measure_size(
     size: int, products: list[Product], real_vectors: np.ndarray, backends: list[str], queries: int, out: Path
 ) -> dict[str, Any]:
     import bm25s
-    import Stemmer
+
+    from daraz_llama.bm25_terms import bm25_stemmer
 
     corpus = out / f"synthetic-{size}.md"
     started = time.perf_counter()
@@ -140,7 +141,7 @@ def measure_size(
     started = time.perf_counter()
     nodes, texts = _chunks(corpus, keep_nodes="milvus" in backends)
     row["chunks"], row["chunk_s"] = len(texts), time.perf_counter() - started
-    stemmer = Stemmer.Stemmer("english")
+    stemmer = bm25_stemmer()
     started = time.perf_counter()
     bm25 = bm25s.BM25()
     bm25.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
@@ -236,6 +237,7 @@ def _measure_milvus(
     out: Path,
     size: int,
 ) -> dict[str, Any]:
+    from daraz_llama.bm25_terms import bm25_terms
     from daraz_llama.index import chunk_key
     from daraz_llama.milvus_build import chunk_row
     from daraz_llama.milvus_store import connect, create_collection
@@ -247,7 +249,11 @@ def _measure_milvus(
     started = time.perf_counter()
     for start in range(0, len(nodes), 1000):
         batch = range(start, min(start + 1000, len(nodes)))
-        client.insert("scale", [chunk_row(nodes[i], chunk_key(None, texts[i]), vectors[i].tolist()) for i in batch])
+        terms = bm25_terms([texts[i] for i in batch])
+        client.insert(
+            "scale",
+            [chunk_row(nodes[i], chunk_key(None, texts[i]), t, vectors[i].tolist()) for i, t in zip(batch, terms)],
+        )
     client.flush("scale")
     row: dict[str, Any] = {"milvus_insert_s": time.perf_counter() - started}
 
@@ -258,7 +264,7 @@ def _measure_milvus(
         return [hit["id"] for hit in hits[0]]
 
     def bm25(text: str) -> list[str]:
-        return search("sparse", text, {"metric_type": "BM25"})
+        return search("sparse", bm25_terms([text])[0], {"metric_type": "BM25"})
 
     def dense(vector: np.ndarray) -> list[str]:
         return search("dense", vector.tolist(), {"metric_type": "IP"})

@@ -26,7 +26,6 @@ from typing import Any, Iterator, Sequence
 
 import faiss
 import numpy as np
-import Stemmer
 from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
@@ -34,11 +33,13 @@ from llama_index.core.storage.docstore import BaseDocumentStore, SimpleDocumentS
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama import __version__
+from daraz_llama.bm25_terms import BM25_LANGUAGE, STEMMER_LANGUAGE, bm25_stemmer
 from daraz_llama.corpus import CorpusError, ParseProblem, ParseResult, file_sha256, parse_corpus
 from daraz_llama.expansions import EXPANSION_KEY, Expansions, expansion_nodes
 from daraz_llama.faiss_store import FilterableFaissVectorStore
 from daraz_llama.models import load_embedder, model_id, resolve_model_name
 from daraz_llama.node_parser import ProductNodeParser
+from daraz_llama.onnx_backend import ONNX_VECTORS
 from daraz_llama.postprocessor import product_id_of
 from daraz_llama.reader import product_to_document
 from daraz_llama.schema import keys
@@ -48,7 +49,6 @@ logger = logging.getLogger(__name__)
 INDEX_FORMAT = 1
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".build.lock"
-BM25_LANGUAGE = "en"
 
 
 DEFAULT_INDEX_DIR = "daraz-index"  # where the CLI and the chat keep an index unless told otherwise
@@ -328,8 +328,10 @@ def corpus_nodes(
 
 def vectors_made_by(model: str | None, backend: str) -> str | None:
     """What a chunk's vector depends on besides its text: the model, and the runtime when it is not torch (int8
-    vectors are not the float ones)."""
-    return f"{model}#{backend}" if model and backend != "torch" else model
+    vectors are not the float ones; ONNX vectors made before each text ran alone depended on their batch)."""
+    if not model or backend == "torch":
+        return model
+    return f"{model}#{ONNX_VECTORS if backend == 'onnx' else backend}"
 
 
 def index_nodes(
@@ -377,12 +379,12 @@ def index_nodes(
         docstore.add_documents(text_nodes[count:])
     else:
         docstore.add_documents(text_nodes)
-    bm25 = BM25Retriever.from_defaults(nodes=text_nodes, stemmer=Stemmer.Stemmer("english"), language=BM25_LANGUAGE)
+    bm25 = BM25Retriever.from_defaults(nodes=text_nodes, stemmer=bm25_stemmer(), language=BM25_LANGUAGE)
     bm25.bm25.corpus = bm25.corpus  # as after loading, so retrievers made from bm25.bm25 find their nodes
     manifest = {
         "package_version": __version__,
         "format": INDEX_FORMAT,
-        "bm25": {"language": BM25_LANGUAGE, "stemmer": "english"},
+        "bm25": {"language": BM25_LANGUAGE, "stemmer": STEMMER_LANGUAGE},
         "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d, "backend": backend}
         if vector_index
         else None,

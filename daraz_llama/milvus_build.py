@@ -11,6 +11,7 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.utils import get_tqdm_iterable
 
 from daraz_llama import __version__
+from daraz_llama.bm25_terms import BM25_LANGUAGE, STEMMER_LANGUAGE, bm25_terms
 from daraz_llama.corpus import ParseResult, file_sha256
 from daraz_llama.index import INDEX_FORMAT, chunk_key, corpus_nodes, vectors_made_by
 from daraz_llama.milvus_store import (
@@ -30,17 +31,18 @@ from daraz_llama.node_parser import ProductNodeParser
 from daraz_llama.postprocessor import product_id_of
 
 BATCH = 500  # chunks embedded and upserted at a time
+# What the collection's BM25 depends on: a collection built otherwise is rebuilt.
+BM25_SETTINGS = {"terms": {"language": BM25_LANGUAGE, "stemmer": STEMMER_LANGUAGE}, "analyzer": ANALYZER, **BM25_PARAMS}
 
 
-def chunk_row(node: BaseNode, key: str, vector: list[float] | None) -> dict[str, Any]:
+def chunk_row(node: BaseNode, key: str, terms: str, vector: list[float] | None) -> dict[str, Any]:
+    """A chunk as a Milvus row: ``terms`` (its BM25 terms) feed Milvus' BM25 function."""
     meta = node.metadata
     row: dict[str, Any] = {
         "id": node.node_id,
         "product_id": product_id_of(node),
         "key": key,
-        "search_text": node.get_content(metadata_mode=MetadataMode.EMBED)
-        .encode("utf-8")[: MAX_TEXT - 4]
-        .decode("utf-8", errors="ignore"),
+        "search_text": terms.encode("utf-8")[: MAX_TEXT - 4].decode("utf-8", errors="ignore"),
         "category_key": str(meta["category"]).casefold() if meta.get("category") else None,
         "brand_key": str(meta["brand"]).casefold() if meta.get("brand") else None,
         "price": float(meta["price"]) if meta.get("price") is not None else None,
@@ -94,9 +96,11 @@ def build_milvus_index(
     ):
         texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in batch]
         vectors = embed_model.get_text_embedding_batch(texts) if embed_model else [None] * len(batch)
-        client.upsert(
-            collection, [chunk_row(node, node_keys[node.node_id], vector) for node, vector in zip(batch, vectors)]
-        )
+        rows = [
+            chunk_row(node, node_keys[node.node_id], terms, vector)
+            for node, terms, vector in zip(batch, bm25_terms(texts), vectors)
+        ]
+        client.upsert(collection, rows)
     for batch_ids in _batches(removed, BATCH):
         client.delete(collection, ids=batch_ids)
     corpus_path = Path(corpus).resolve()
@@ -105,7 +109,7 @@ def build_milvus_index(
         "format": INDEX_FORMAT,
         "store": {"kind": "milvus", "uri": uri, "collection": collection, "dense_index": "HNSW" if hnsw else "FLAT"},
         "chunking": parser.settings(),
-        "bm25": {"analyzer": ANALYZER, **BM25_PARAMS},
+        "bm25": BM25_SETTINGS,
         "corpus": {"path": str(corpus_path), "sha256": file_sha256(corpus_path)},
         "embedder": {"name": embedder, "id": model, "dim": dim, "backend": backend} if embedder else None,
         "counts": {
@@ -138,7 +142,7 @@ def _compatible_keys(client: Any, collection: str, uri: str, dim: int | None, hn
         same_shape = (
             (built.get("embedder") or {}).get("dim") == dim
             and (built.get("store") or {}).get("dense_index") == ("HNSW" if hnsw else "FLAT")
-            and built.get("bm25") == {"analyzer": ANALYZER, **BM25_PARAMS}
+            and built.get("bm25") == BM25_SETTINGS
         )
         if built and same_shape:
             return _existing_keys(client, collection)

@@ -4,8 +4,8 @@ search. Fusion, one result per product and re-ranking stay in :class:`~daraz_lla
 
 ``uri`` is a ``.db`` file (Milvus Lite, in-process) or a server URL (``http://host:19530``, token from
 ``$MILVUS_TOKEN``). pymilvus is used directly rather than ``llama-index-vector-stores-milvus``: BM25 here must read
-the text the embedder reads (title, category and brand with the chunk), while that store's BM25 reads the bare
-node text, and filters need case-folded category and brand fields.
+the terms of the text the embedder reads (title, category and brand with the chunk), while that store's BM25 reads
+the bare node text, and filters need case-folded category and brand fields.
 """
 
 from __future__ import annotations
@@ -20,21 +20,23 @@ from typing import Any
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle, TextNode
 
+from daraz_llama.bm25_terms import bm25_terms
 from daraz_llama.filters import ProductFilters
 from daraz_llama.index import BuiltWith, ProductIndexError
 from daraz_llama.models import load_embedder
+from daraz_llama.postprocessor import best_first
 from daraz_llama.schema import keys
 
 TOKEN_ENV = "MILVUS_TOKEN"
 DEFAULT_COLLECTION = "daraz_products"
 MANIFEST_SUFFIX = "_manifest"
-# English stemming and stop words as the FAISS store's BM25 (bm25s) has them. A Milvus server applies these
-# filters and the BM25 parameters below; Milvus Lite (3.2) ignores both and only tokenises and lowercases.
-ANALYZER = {
-    "tokenizer": "standard",
-    "filter": ["lowercase", {"type": "stemmer", "language": "english"}, {"type": "stop", "stop_words": ["_english_"]}],
-}
-BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s' defaults, as the FAISS store's BM25 uses (not in Lite)
+# BM25 reads the terms of daraz_llama.bm25_terms (stemmed, stop words dropped, in Python), so the standard tokenizer
+# only splits them at spaces: the FAISS store's bm25s and Milvus score the same terms. Milvus Lite (3.2) ignores
+# analyzer filters, so stemming inside Milvus would not work there anyway.
+ANALYZER = {"tokenizer": "standard"}
+BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}  # bm25s' defaults; Milvus Lite applies these values whatever is asked
+# Milvus' BM25 keeps Lucene's (k1 + 1) factor, which bm25s drops: divided out, the two stores give equal scores.
+SCORE_SCALE = 1.0 + BM25_PARAMS["bm25_k1"]
 MAX_TEXT = 65535  # a VARCHAR's limit in bytes
 
 
@@ -265,7 +267,9 @@ class MilvusRetriever(BaseRetriever):
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         params: dict[str, Any] = {"metric_type": "BM25"}
         if self._kind == "bm25":
-            data: Any = [query_bundle.query_str]
+            data: Any = bm25_terms([query_bundle.query_str])
+            if not data[0]:  # only stop words or one-letter words: nothing to match
+                return []
             field_name = "sparse"
         else:
             embedding = query_bundle.embedding or self._embed_model.get_query_embedding(query_bundle.query_str)
@@ -279,8 +283,12 @@ class MilvusRetriever(BaseRetriever):
             search_params=params,
             output_fields=["node"],
         )[0]
-        # Milvus Lite gives BM25 scores negated: the size is the score, the order is already best first.
-        return [
-            NodeWithScore(node=TextNode.from_dict(hit["entity"]["node"]), score=abs(float(hit["distance"])))
-            for hit in hits
-        ]
+        return best_first(
+            [NodeWithScore(node=TextNode.from_dict(hit["entity"]["node"]), score=self._score(hit)) for hit in hits]
+        )
+
+    def _score(self, hit: dict[str, Any]) -> float:
+        """Inner product as it is (it can be negative); BM25 made positive (Milvus Lite negates it) and brought to
+        bm25s' scale."""
+        distance = float(hit["distance"])
+        return abs(distance) / SCORE_SCALE if self._kind == "bm25" else distance

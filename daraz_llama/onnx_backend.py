@@ -19,6 +19,7 @@ import shutil
 import sysconfig
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ BACKENDS = ("torch", "onnx")
 EXPORT_FORMAT = 2  # changes when the export or its quantisation does
 EXPORT_FOLDER = "onnx-int8"
 SETTINGS_FILE = "export.json"
+ONNX_VECTORS = "onnx-alone"  # what an index's chunk keys record of this runtime (each text embedded alone)
 Kind = Literal["embedder", "cross-encoder"]
 
 
@@ -158,51 +160,52 @@ def _export(model_path: str, kind: Kind, out: Path) -> dict[str, Any]:
 
 
 class OnnxModel:
-    """An exported model: its int8 ONNX session and its fast tokenizer."""
+    """An exported model: its int8 ONNX session and its fast tokenizer.
 
-    def __init__(self, folder: Path, max_length: int | None = None, threads: int | None = None) -> None:
+    Each input runs alone (one thread per call, ``workers`` calls at once): int8 activations are quantised per
+    call, so in a batch an input's output would depend on the others (cosine 0.992 to itself alone on real
+    chunks); alone it depends on the input only, there is no padding, and on this 2-core CPU two single-input
+    calls at once embed faster than batches of 32 (benchmarks/RESULTS.md)."""
+
+    def __init__(self, folder: Path, max_length: int | None = None, workers: int | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         self.settings = json.loads((folder / SETTINGS_FILE).read_text(encoding="utf-8"))
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.intra_op_num_threads = 1
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(
             str(folder / "model_int8.onnx"), options, providers=["CPUExecutionProvider"]
         )
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length or self.settings["max_length"])
-        if self.tokenizer.padding is None:
-            self.tokenizer.enable_padding()
+        self.tokenizer.no_padding()
         self.inputs: list[str] = self.settings["inputs"]
+        self.workers = workers or os.cpu_count() or 1
 
-    def run(self, texts: list[str] | list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
-        """The model's output for one batch, and the attention mask."""
+    def run_each(self, texts: list[str] | list[tuple[str, str]]) -> list[np.ndarray]:
+        """The model's output for each text (or pair), each run alone: token vectors, or logits."""
         encodings = self.tokenizer.encode_batch(texts)
+        if len(encodings) == 1:
+            return [self._run(encodings[0])]
+        with ThreadPoolExecutor(min(self.workers, len(encodings))) as pool:
+            return list(pool.map(self._run, encodings))
+
+    def _run(self, encoding: Any) -> np.ndarray:
         feeds = {
-            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
+            "input_ids": np.asarray([encoding.ids], dtype=np.int64),
+            "attention_mask": np.asarray([encoding.attention_mask], dtype=np.int64),
+            "token_type_ids": np.asarray([encoding.type_ids], dtype=np.int64),
         }
-        output = self.session.run(None, {name: feeds[name] for name in self.inputs})[0]
-        return output, feeds["attention_mask"]
-
-
-def _by_length_batches(texts: list[str], batch_size: int) -> list[list[int]]:
-    """Indices of ``texts`` in batches of similar length: little padding."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        return self.session.run(None, {name: feeds[name] for name in self.inputs})[0][0]
 
 
 class OnnxEmbedding(BaseEmbedding):
-    """A LlamaIndex embedding model running an exported sentence-transformers embedder on ONNX Runtime.
-
-    ``embed_batch_size`` texts at a time are sorted by length and run ``run_batch_size`` at a time, so a batch
-    holds texts of about one length (little padding)."""
+    """A LlamaIndex embedding model running an exported sentence-transformers embedder on ONNX Runtime (mean
+    pooling, normalised when the model normalises); a text's vector depends on that text only."""
 
     folder: str = Field(description="the export folder")
-    run_batch_size: int = Field(default=32, description="texts per ONNX Runtime call")
     _model: OnnxModel = PrivateAttr()
 
     def __init__(self, folder: str | Path, **kwargs: Any) -> None:
@@ -214,16 +217,11 @@ class OnnxEmbedding(BaseEmbedding):
         return "OnnxEmbedding"
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        vectors = np.zeros((len(texts), 0), dtype=np.float32)
-        for batch in _by_length_batches(texts, self.run_batch_size):
-            tokens, mask = self._model.run([texts[i] for i in batch])
-            weights = mask[:, :, np.newaxis].astype(np.float32)
-            pooled = (tokens * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            if self._model.settings["normalize"]:
-                pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-            if vectors.shape[1] == 0:
-                vectors = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
-            vectors[batch] = pooled
+        if not texts:
+            return []
+        vectors = np.stack([tokens.mean(axis=0) for tokens in self._model.run_each(texts)])
+        if self._model.settings["normalize"]:
+            vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
         return vectors.tolist()
 
     def query_embeddings(self, queries: list[str]) -> list[list[float]]:
@@ -259,12 +257,9 @@ class OnnxRerank(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "OnnxRerank"
 
-    def scores(self, pairs: list[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
-        """The cross-encoder's score of each (query, passage) pair."""
-        result = np.zeros(len(pairs), dtype=np.float32)
-        for start in range(0, len(pairs), batch_size):
-            logits, _ = self._model.run(pairs[start : start + batch_size])
-            result[start : start + batch_size] = logits[:, 0]
+    def scores(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """The cross-encoder's score of each (query, passage) pair (each pair's alone: no other pair changes it)."""
+        result = np.array([logits[0] for logits in self._model.run_each(pairs)] if pairs else [], dtype=np.float32)
         return 1 / (1 + np.exp(-result)) if self._model.settings["sigmoid"] else result
 
     def _postprocess_nodes(

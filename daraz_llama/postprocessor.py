@@ -12,6 +12,12 @@ def product_id_of(node: NodeWithScore | BaseNode) -> str:
     return str(chunk.metadata.get("product_id") or chunk.ref_doc_id or chunk.node_id)
 
 
+def best_first(nodes: list[NodeWithScore]) -> list[NodeWithScore]:
+    """Hits by score, equal scores by chunk id: catalogs repeat products word for word, and each search engine
+    orders such ties its own way, so both stores break them by the same rule."""
+    return sorted(nodes, key=lambda n: (-(n.score or 0.0), n.node.node_id))
+
+
 class BestChunkPerProduct(BaseNodePostprocessor):
     """Keep only the best-scoring chunk of each product (max-pooling), best first."""
 

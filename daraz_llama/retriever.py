@@ -40,7 +40,7 @@ from daraz_llama.models import (
     fine_tuned_dir,
     load_reranker,
 )
-from daraz_llama.postprocessor import BestChunkPerProduct, product_id_of
+from daraz_llama.postprocessor import BestChunkPerProduct, best_first, product_id_of
 from daraz_llama.query_parsing import parse_price_limit
 
 MODES = ("bm25", "dense", "hybrid", "hybrid+rerank", "auto")
@@ -114,7 +114,17 @@ class MatchingBM25Retriever(BM25Retriever):
     bm25s pads its top-k with zero-score chunks, masked-out ones included."""
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [n for n in super()._retrieve(query_bundle) if (n.score or 0.0) > 0.0]
+        return best_first([n for n in super()._retrieve(query_bundle) if (n.score or 0.0) > 0.0])
+
+
+class BestFirstVectorRetriever(VectorIndexRetriever):
+    """Dense search with equal scores ordered by chunk id (:func:`best_first`), as in the Milvus store."""
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return best_first(super()._retrieve(query_bundle))
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return best_first(await super()._aretrieve(query_bundle))
 
 
 class ProductRetriever(BaseRetriever):
@@ -255,7 +265,7 @@ class ProductRetriever(BaseRetriever):
         vector_index = self.index.vector_index()
         assert vector_index is not None
         # Built directly: as_retriever() would restrict every search to all node ids.
-        return VectorIndexRetriever(vector_index, similarity_top_k=self.config.candidate_k, node_ids=allowed)
+        return BestFirstVectorRetriever(vector_index, similarity_top_k=self.config.candidate_k, node_ids=allowed)
 
     def _query_and_filters(self, query: str) -> tuple[str, ProductFilters]:
         """The text to search for and the filters to apply: a price limit typed in the query

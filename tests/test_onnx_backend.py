@@ -46,6 +46,19 @@ def test_a_cross_encoder_export_sits_beside_its_folder_and_scores_like_torch(tin
     assert len(onnx.postprocess_nodes(nodes, QueryBundle("wired gamepad"))) == 2
 
 
+def test_an_input_scores_the_same_whatever_runs_beside_it(minilm: str, tiny_cross_encoder: str) -> None:
+    """int8 activations are quantised per call: in a shared batch, a long neighbour would change a vector."""
+    embedder = load_embedder(minilm, "onnx")
+    long_text = "Premium stretchable slim fit denim jeans for men, dark blue, all sizes " * 12
+    alone = np.asarray(embedder.get_text_embedding_batch(TEXTS[:1]))[0]
+    beside = np.asarray(embedder.get_text_embedding_batch([TEXTS[0], long_text, *TEXTS[1:]]))[0]
+    assert np.array_equal(alone, beside)
+    reranker = load_reranker(tiny_cross_encoder, top_n=2, backend="onnx")
+    pair = ("wired gamepad", TEXTS[0])
+    assert reranker.scores([pair])[0] == reranker.scores([pair, ("wired gamepad", long_text)])[0]
+    assert embedder.get_text_embedding_batch([]) == [] and reranker.scores([]).size == 0
+
+
 def test_an_index_built_on_onnx_embeds_its_queries_the_same_way(tmp_path: Path, demo_corpus: Path, minilm: str) -> None:
     index = build_index(demo_corpus, tmp_path / "idx", embedder=minilm, show_progress=False, backend="onnx")
     assert index.manifest["embedder"]["backend"] == "onnx" and index.embedder_backend == "onnx"
