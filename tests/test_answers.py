@@ -9,7 +9,7 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from daraz_llama.answers.chat_engine import ProductChatEngine
-from daraz_llama.answers.context import format_context, number_products, parse_context
+from daraz_llama.answers.context import BRIEF_CONTEXT, ContextProduct, format_context, number_products, parse_context
 from daraz_llama.answers.generators import GeneratorError, make_llm
 from daraz_llama.answers.grounding import GroundingEvaluator, check_answer
 from daraz_llama.filters import ProductFilters
@@ -62,6 +62,8 @@ def test_grounding_evaluator_on_good_and_bad_answers() -> None:
     assert result.passing and result.score == 1.0 and result.feedback == "grounded"
     wrong_price = evaluator.evaluate(query="gamepad", response="The gamepad [1] costs ৳ 999.", contexts=[CONTEXT])
     assert not wrong_price.passing and "999" in wrong_price.feedback
+    dollars = check_answer("The gamepad [1] is ৳ 1,350, worth $20.", CONTEXT)
+    assert dollars.amounts == 2 and dollars.correct_amounts == 1
     bad_cite = evaluator.evaluate(query="gamepad", response="Try this one [7], rated 4.5/5.", contexts=[CONTEXT])
     assert not bad_cite.passing and "[7]" in bad_cite.feedback
     quoted = evaluator.evaluate(
@@ -183,6 +185,25 @@ def test_nothing_fits_gives_the_generator_no_products(engine_factory) -> None:
     partial = engine.chat("Do you have a double bowl kitchen sink, 40 inch?").response
     assert partial.startswith("Nothing here has everything you asked for; the closest is **Double Bowl Kitchen Sink")
     assert "It lacks “40 inch”." in partial
+
+
+def test_the_brief_context_reads_short_titles_and_no_search_line(demo_index_dir: Path) -> None:
+    """The local Gemma reads a prompt of few tokens: each title's first 12 words, no SEARCH line (its answer
+    never uses it); the catalog's refusal still names the search."""
+    long_title = "Acer A315-58 11th Gen Core i3-1115G4 3 to 4.1GHz, 8GB, 256GB SSD, Win 11, 15 Inch FHD Laptop"
+    product = ContextProduct(number=1, product_id="p1", title=long_title, price=54000)
+    assert "[1] Acer A315-58 11th Gen Core i3-1115G4 3 to 4.1GHz, 8GB, 256GB SSD\n" in format_context(
+        [product], BRIEF_CONTEXT
+    )
+    assert f"[1] {long_title}\n" in format_context([product])
+    retriever = build_retriever(load_index(demo_index_dir), mode="hybrid")
+    brief = ProductChatEngine(retriever, make_llm("none"), style=BRIEF_CONTEXT)
+    user = str(brief.prepare("I want a double bowl kitchen sink for my new flat")[0][1].content)
+    assert brief.last_turn.products and user == "QUESTION: I want a double bowl kitchen sink for my new flat"
+    full = ProductChatEngine(retriever, make_llm("none"))
+    assert "\nSEARCH: double bowl kitchen sink" in str(full.prepare("I want a double bowl kitchen sink")[0][1].content)
+    refused = brief.chat("Do you sell refrigerators with an ice maker?").response
+    assert "fits “refrigerators with ice maker”" in refused
 
 
 def test_streaming_chat(engine_factory) -> None:

@@ -36,6 +36,8 @@ RULES = GroundedDecoding(frozenset({"1,850", "890", "639", "3", "3,050"}), froze
         ("see [2", "3", False),
         ("plain text", " and more [1] ৳ 890.", True),
         ("plain text", " costs ৳ 999", False),
+        ("It has 3 votes (worth ", "$", False),  # the catalog is in taka: another currency is made up
+        ("only ", "€20", False),
     ],
 )
 def test_the_rules(text: str, piece: str, allowed: bool) -> None:
@@ -60,6 +62,9 @@ def test_the_mask_keeps_the_best_allowed_token() -> None:
     assert RULES.mask("hello", scores, pieces.__getitem__) is scores  # nothing to constrain: untouched
     inside = RULES.mask("৳ 6", np.array([1.0, 4.0, 5.0], dtype=np.float32), {0: "3", 1: "x", 2: "7"}.__getitem__)
     assert inside[0] == 1.0 and inside[1] == inside[2] == -np.inf  # inside an amount every candidate is checked
+    # A repetition penalty applied after the mask (llama.cpp) can lift a close second: it is checked too.
+    close = RULES.mask("worth ", np.array([5.0, 4.8, 1.0], dtype=np.float32), {0: "about", 1: "$", 2: "y"}.__getitem__)
+    assert close[0] == 5.0 and close[1] == -np.inf and close[2] == 1.0
 
 
 @pytest.mark.parametrize("runtime", ["llama.cpp", "transformers"])

@@ -196,7 +196,9 @@ class ProductChatEngine(BaseChatEngine):
     def _messages(
         self, message: str, standalone: str, products: list[ContextProduct], cheaper_than: float | None = None
     ) -> list[ChatMessage]:
-        question = f"QUESTION: {' '.join(message.split())}\nSEARCH: {standalone}"
+        question = f"QUESTION: {' '.join(message.split())}"
+        if self.style.search_line or not products:  # the catalog's refusal names the search
+            question += f"\nSEARCH: {standalone}"
         if cheaper_than is not None:
             question += f"\nCHEAPER THAN: {taka(cheaper_than)}"
         return [

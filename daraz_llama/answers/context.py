@@ -26,10 +26,12 @@ class ContextStyle:
     max_products: int | None = None  # at most this many products, whatever the shopper's setting
     about: bool = True  # the description snippet ("about:" line)
     facts: tuple[str, ...] = ("brand", "category", "colors", "sizes")  # shown after price and rating
+    title_words: int | None = None  # a title's first words only (the answer names a product by its first 8)
+    search_line: bool = True  # the SEARCH line under the shopper's message (the search the products came from)
 
 
 FULL_CONTEXT = ContextStyle()
-BRIEF_CONTEXT = ContextStyle(max_products=3, about=False, facts=("brand",))
+BRIEF_CONTEXT = ContextStyle(max_products=3, about=False, facts=("brand",), title_words=12, search_line=False)
 
 
 @dataclass
@@ -113,7 +115,8 @@ def format_context(products: list[ContextProduct], style: ContextStyle = FULL_CO
             for key, value in (("brand", p.brand), ("category", p.category), ("colors", p.colors), ("sizes", p.sizes))
             if value and key in style.facts
         ]
-        lines.append(f"[{p.number}] {one_line(p.title)}")
+        title = " ".join(p.title.split()[: style.title_words]).rstrip(",;:|/-") if style.title_words else p.title
+        lines.append(f"[{p.number}] {one_line(title)}")
         lines.append("    " + " | ".join(facts))
         if style.about and p.about:
             lines.append(f"    about: {one_line(p.about)}")

@@ -2,7 +2,8 @@
 product it was given.
 
 After "৳ " the next characters must spell one of the context's amounts (as the context writes them,
-"1,850"); after "[" one of the product numbers and "]". Greedy decoding keeps the model's choice when it
+"1,850"); after "[" one of the product numbers and "]"; no other currency's sign at all (the catalog is in
+taka, so "$20" could only be made up). Greedy decoding keeps the model's choice when it
 is allowed (one check per token) and otherwise takes its best allowed candidate, so a small model can
 no longer turn ৳ 639 into ৳ 6,392 or cite a product that is not there.
 """
@@ -21,9 +22,11 @@ AMOUNT_TAIL = re.compile(r"৳( ?)([0-9,.]*)$")
 CITATION_TAIL = re.compile(r"\[([0-9]*)$")
 CONTEXT_AMOUNT = re.compile(r"৳ ([0-9]+(?:,[0-9]+)*(?:\.[0-9]+)?)")
 NUMBER_CHARS = frozenset("0123456789,.")
+OTHER_CURRENCIES = frozenset("$€£₹¥")
 TAIL_CHARS = 40  # the open amount or citation is always within the text's last characters
 TAIL_TOKENS = 4 * TAIL_CHARS  # answer tokens that hold them, even where a character takes several byte tokens
 CANDIDATES = 64  # how many of the best tokens are tried when the model's own choice is not allowed
+PENALTY_REACH = 0.1  # a repetition penalty up to 1.1 can lift a token this close (relatively) to the best one
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class GroundedDecoding:
         return True
 
     def _next_char_allowed(self, tail: str, char: str) -> bool:
+        if char in OTHER_CURRENCIES:
+            return False
         amount = AMOUNT_TAIL.search(tail)
         if amount:
             space, digits = amount.groups()
@@ -86,10 +91,17 @@ class GroundedDecoding:
 
     def mask(self, text: str, scores: np.ndarray, piece_of: Callable[[int], str]) -> np.ndarray:
         """``scores`` (next-token logits) with every token that breaks the rules pushed to -inf. Outside an
-        amount or a citation they are unchanged when the best token is allowed; inside one every candidate
-        is checked (a repetition penalty applied after this may still reorder the allowed ones)."""
-        if not self.is_open(text) and self.allows(text, piece_of(int(np.argmax(scores)))):
-            return scores
+        amount or a citation only the tokens close to the best are checked: a repetition penalty applied
+        after this (llama.cpp's order) can lift one of them to the top; inside one every candidate is."""
+        if not self.is_open(text):
+            best = float(np.max(scores))
+            close = np.flatnonzero(scores >= best - abs(best) * PENALTY_REACH)
+            banned = [int(token) for token in close if not self.allows(text, piece_of(int(token)))]
+            if len(banned) < len(close):
+                if banned:
+                    scores = scores.copy()
+                    scores[banned] = -np.inf
+                return scores
         count = min(CANDIDATES, scores.shape[-1])
         candidates = np.argpartition(scores, -count)[-count:]
         allowed = [int(token) for token in candidates if self.allows(text, piece_of(int(token)))]

@@ -12,9 +12,10 @@ from llama_index.core.prompts.mixin import PromptDictType
 from daraz_llama.answers.context import CONTEXT_HEADER, HEADER_RE, parse_context
 
 CITATION_RE = re.compile(r"\[(\d+)\]")
-# Linear on any text: bounded gaps, and a number starts only where no digit, comma or dot is before it.
+# Linear on any text: bounded gaps, and a number starts only where no digit, comma or dot is before it. An amount
+# in another currency is a claim too (the catalog lists taka only, so "$20" is checked, and fails).
 AMOUNT_RE = re.compile(
-    r"(?:৳|tk\.?|taka|bdt)[ \t]{0,3}(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)"
+    r"(?:৳|tk\.?|taka|bdt|[$€£₹])[ \t]{0,3}(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)"
     r"|(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)[ \t]{0,3}(?:৳|tk\b|taka|bdt)",
     re.IGNORECASE,
 )
