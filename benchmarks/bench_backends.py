@@ -4,8 +4,9 @@
         [--embedder models/embedder-ft] [--reranker models/reranker-ft] [--chunks 1024]
 
 Rows: chunks/s embedding the first N chunks of the corpus (the index build's cost; texts as the index embeds
-them, batched as each backend batches them), the mean cosine of ONNX vectors to torch's, and the milliseconds
-to re-rank 10 products for a query (median of 20). Quality on the dev set: `daraz-llama eval --backend`.
+them, run as each backend runs them: torch in batches, ONNX one text a call on every core), the mean cosine of
+ONNX vectors to torch's, and the milliseconds to re-rank 10 products for a query (median of 20). Quality on the
+dev set: `daraz-llama eval --backend`.
 """
 
 from __future__ import annotations
