@@ -187,8 +187,8 @@ class OnnxModel:
     def run_each(self, texts: list[str] | list[tuple[str, str]]) -> list[np.ndarray]:
         """The model's output for each text (or pair), each run alone: token vectors, or logits."""
         encodings = self.tokenizer.encode_batch(texts)
-        if len(encodings) == 1:
-            return [self._run(encodings[0])]
+        if len(encodings) <= 1:
+            return [self._run(encoding) for encoding in encodings]
         with ThreadPoolExecutor(min(self.workers, len(encodings))) as pool:
             return list(pool.map(self._run, encodings))
 
@@ -259,7 +259,7 @@ class OnnxRerank(BaseNodePostprocessor):
 
     def scores(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """The cross-encoder's score of each (query, passage) pair (each pair's alone: no other pair changes it)."""
-        result = np.array([logits[0] for logits in self._model.run_each(pairs)] if pairs else [], dtype=np.float32)
+        result = np.array([logits[0] for logits in self._model.run_each(pairs)], dtype=np.float32)
         return 1 / (1 + np.exp(-result)) if self._model.settings["sigmoid"] else result
 
     def _postprocess_nodes(
