@@ -125,7 +125,7 @@ def measure_size(
 ) -> dict[str, Any]:
     import bm25s
 
-    from daraz_llama.bm25_terms import bm25_stemmer
+    from daraz_llama.bm25_terms import bm25_tokenize
 
     corpus = out / f"synthetic-{size}.md"
     started = time.perf_counter()
@@ -141,10 +141,9 @@ def measure_size(
     started = time.perf_counter()
     nodes, texts = _chunks(corpus, keep_nodes="milvus" in backends)
     row["chunks"], row["chunk_s"] = len(texts), time.perf_counter() - started
-    stemmer = bm25_stemmer()
     started = time.perf_counter()
     bm25 = bm25s.BM25()
-    bm25.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    bm25.index(bm25_tokenize(texts), show_progress=False)
     row["bm25_build_s"] = time.perf_counter() - started
     bm25_dir = out / f"bm25-{size}"
     bm25.save(str(bm25_dir))
@@ -162,7 +161,7 @@ def measure_size(
 
     def bm25_search(text: str) -> list[int]:
         found, _ = bm25.retrieve(
-            bm25s.tokenize([text], stopwords="en", stemmer=stemmer, show_progress=False),
+            bm25_tokenize([text]),
             k=50,
             show_progress=False,
             n_threads=1,

@@ -6,11 +6,14 @@ as bm25s') scores the same terms whether or not its analyzer applies stemming an
 
 from __future__ import annotations
 
+from typing import Any
+
 import bm25s
 import Stemmer
 
 BM25_LANGUAGE = "en"  # bm25s' stop-word list
 STEMMER_LANGUAGE = "english"
+BM25_TERMS = {"language": BM25_LANGUAGE, "stemmer": STEMMER_LANGUAGE}  # as an index's manifest records them
 
 
 def bm25_stemmer() -> Stemmer.Stemmer:
@@ -18,10 +21,16 @@ def bm25_stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer(STEMMER_LANGUAGE)
 
 
+def bm25_tokenize(texts: list[str], return_ids: bool = True) -> Any:
+    """bm25s' tokenisation of ``texts`` into these terms: ids and vocabulary for a bm25s index, or with
+    ``return_ids=False`` each text's list of terms."""
+    return bm25s.tokenize(
+        texts, stopwords=BM25_LANGUAGE, stemmer=bm25_stemmer(), return_ids=return_ids, show_progress=False
+    )
+
+
 def bm25_terms(texts: list[str]) -> list[str]:
     """Each text as the space-separated terms BM25 indexes and matches."""
-    tokens = bm25s.tokenize(
-        texts, stopwords=BM25_LANGUAGE, stemmer=bm25_stemmer(), return_ids=False, show_progress=False
-    )
+    tokens = bm25_tokenize(texts, return_ids=False)
     assert isinstance(tokens, list)
     return [" ".join(terms) for terms in tokens]

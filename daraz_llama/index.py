@@ -33,7 +33,7 @@ from llama_index.core.storage.docstore import BaseDocumentStore, SimpleDocumentS
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from daraz_llama import __version__
-from daraz_llama.bm25_terms import BM25_LANGUAGE, STEMMER_LANGUAGE, bm25_stemmer
+from daraz_llama.bm25_terms import BM25_LANGUAGE, BM25_TERMS, bm25_stemmer
 from daraz_llama.corpus import CorpusError, ParseProblem, ParseResult, file_sha256, parse_corpus
 from daraz_llama.expansions import EXPANSION_KEY, Expansions, expansion_nodes
 from daraz_llama.faiss_store import FilterableFaissVectorStore
@@ -384,7 +384,7 @@ def index_nodes(
     manifest = {
         "package_version": __version__,
         "format": INDEX_FORMAT,
-        "bm25": {"language": BM25_LANGUAGE, "stemmer": STEMMER_LANGUAGE},
+        "bm25": BM25_TERMS,
         "embedder": {"name": embedder, "id": model, "dim": vector_index.vector_store.client.d, "backend": backend}
         if vector_index
         else None,

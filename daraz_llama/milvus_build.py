@@ -11,7 +11,7 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.utils import get_tqdm_iterable
 
 from daraz_llama import __version__
-from daraz_llama.bm25_terms import BM25_LANGUAGE, STEMMER_LANGUAGE, bm25_terms
+from daraz_llama.bm25_terms import BM25_TERMS, bm25_terms
 from daraz_llama.corpus import ParseResult, file_sha256
 from daraz_llama.index import INDEX_FORMAT, chunk_key, corpus_nodes, vectors_made_by
 from daraz_llama.milvus_store import (
@@ -32,7 +32,7 @@ from daraz_llama.postprocessor import product_id_of
 
 BATCH = 500  # chunks embedded and upserted at a time
 # What the collection's BM25 depends on: a collection built otherwise is rebuilt.
-BM25_SETTINGS = {"terms": {"language": BM25_LANGUAGE, "stemmer": STEMMER_LANGUAGE}, "analyzer": ANALYZER, **BM25_PARAMS}
+BM25_SETTINGS = {"terms": BM25_TERMS, "analyzer": ANALYZER, **BM25_PARAMS}
 
 
 def chunk_row(node: BaseNode, key: str, terms: str, vector: list[float] | None) -> dict[str, Any]:
