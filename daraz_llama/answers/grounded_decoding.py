@@ -3,9 +3,9 @@ product it was given.
 
 After "৳ " the next characters must spell one of the context's amounts (as the context writes them,
 "1,850"); after "[" one of the product numbers and "]"; no other currency's sign at all (the catalog is in
-taka, so "$20" could only be made up). Greedy decoding keeps the model's choice when it
-is allowed (one check per token) and otherwise takes its best allowed candidate, so a small model can
-no longer turn ৳ 639 into ৳ 6,392 or cite a product that is not there.
+taka, so "$20" could only be made up). Greedy decoding keeps the model's choice when it is allowed (outside
+an amount or citation, the tokens close to the best are checked) and otherwise takes its best allowed candidate,
+so a small model can no longer turn ৳ 639 into ৳ 6,392 or cite a product that is not there.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Callable
 import numpy as np
 
 from daraz_llama.answers.context import parse_context
+from daraz_llama.answers.grounding import OTHER_CURRENCY_SIGNS
 
 AMOUNT_TAIL = re.compile(r"৳( ?)([0-9,.]*)$")
 CITATION_TAIL = re.compile(r"\[([0-9]*)$")
 CONTEXT_AMOUNT = re.compile(r"৳ ([0-9]+(?:,[0-9]+)*(?:\.[0-9]+)?)")
 NUMBER_CHARS = frozenset("0123456789,.")
-OTHER_CURRENCIES = frozenset("$€£₹¥")
 TAIL_CHARS = 40  # the open amount or citation is always within the text's last characters
 TAIL_TOKENS = 4 * TAIL_CHARS  # answer tokens that hold them, even where a character takes several byte tokens
 CANDIDATES = 64  # how many of the best tokens are tried when the model's own choice is not allowed
@@ -55,7 +55,7 @@ class GroundedDecoding:
         return True
 
     def _next_char_allowed(self, tail: str, char: str) -> bool:
-        if char in OTHER_CURRENCIES:
+        if char in OTHER_CURRENCY_SIGNS:
             return False
         amount = AMOUNT_TAIL.search(tail)
         if amount:

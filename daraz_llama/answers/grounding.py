@@ -12,10 +12,12 @@ from llama_index.core.prompts.mixin import PromptDictType
 from daraz_llama.answers.context import CONTEXT_HEADER, HEADER_RE, parse_context
 
 CITATION_RE = re.compile(r"\[(\d+)\]")
+OTHER_CURRENCY_SIGNS = "$€£₹¥"  # the catalog lists taka only
 # Linear on any text: bounded gaps, and a number starts only where no digit, comma or dot is before it. An amount
 # in another currency is a claim too (the catalog lists taka only, so "$20" is checked, and fails).
+CURRENCY_BEFORE = rf"(?:৳|tk\.?|taka|bdt|[{re.escape(OTHER_CURRENCY_SIGNS)}])"
 AMOUNT_RE = re.compile(
-    r"(?:৳|tk\.?|taka|bdt|[$€£₹])[ \t]{0,3}(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)"
+    CURRENCY_BEFORE + r"[ \t]{0,3}(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)"
     r"|(?<![\d,.])([0-9][0-9,]{0,20}(?:\.[0-9]{1,4})?)[ \t]{0,3}(?:৳|tk\b|taka|bdt)",
     re.IGNORECASE,
 )
