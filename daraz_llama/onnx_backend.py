@@ -162,10 +162,10 @@ def _export(model_path: str, kind: Kind, out: Path) -> dict[str, Any]:
 class OnnxModel:
     """An exported model: its int8 ONNX session and its fast tokenizer.
 
-    Each input runs alone (one thread per call, ``workers`` calls at once): int8 activations are quantised per
-    call, so in a batch an input's output would depend on the others (cosine 0.992 to itself alone on real
-    chunks); alone it depends on the input only, there is no padding, and on this 2-core CPU two single-input
-    calls at once embed faster than batches of 32 (benchmarks/RESULTS.md)."""
+    Each input runs alone (one thread per call, ``workers`` calls at once in the model's own thread pool): int8
+    activations are quantised per call, so in a batch an input's output would depend on the others (cosine 0.992
+    to itself alone on real chunks); alone it depends on the input only, there is no padding, and on this 2-core
+    CPU two single-input calls at once embed faster than batches of 32 (benchmarks/RESULTS.md)."""
 
     def __init__(self, folder: Path, max_length: int | None = None, workers: int | None = None) -> None:
         import onnxruntime
@@ -182,15 +182,14 @@ class OnnxModel:
         self.tokenizer.enable_truncation(max_length or self.settings["max_length"])
         self.tokenizer.no_padding()
         self.inputs: list[str] = self.settings["inputs"]
-        self.workers = workers or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="onnx")
 
     def run_each(self, texts: list[str] | list[tuple[str, str]]) -> list[np.ndarray]:
         """The model's output for each text (or pair), each run alone: token vectors, or logits."""
         encodings = self.tokenizer.encode_batch(texts)
         if len(encodings) <= 1:
             return [self._run(encoding) for encoding in encodings]
-        with ThreadPoolExecutor(min(self.workers, len(encodings))) as pool:
-            return list(pool.map(self._run, encodings))
+        return list(self._pool.map(self._run, encodings))
 
     def _run(self, encoding: Any) -> np.ndarray:
         feeds = {
