@@ -83,7 +83,8 @@ def build_milvus_index(
     embedder = resolve_model_name(embedder) if embedder else None
     model = model_id(embedder) if embedder else None
     made_by = vectors_made_by(model, backend)
-    node_keys = {node.node_id: chunk_key(made_by, node.get_content(metadata_mode=MetadataMode.EMBED)) for node in nodes}
+    embed_texts = {node.node_id: node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes}
+    node_keys = {node_id: chunk_key(made_by, text) for node_id, text in embed_texts.items()}
     client = connect(uri)
     embed_model = load_embedder(embedder, backend) if embedder else None
     dim = len(embed_model.get_text_embedding("dimension")) if embed_model else None
@@ -94,7 +95,7 @@ def build_milvus_index(
     for batch in get_tqdm_iterable(
         batches, show_progress and bool(batches), f"Embedding and upserting ({BATCH} a batch)"
     ):
-        texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in batch]
+        texts = [embed_texts[node.node_id] for node in batch]
         vectors = embed_model.get_text_embedding_batch(texts) if embed_model else [None] * len(batch)
         rows = [
             chunk_row(node, node_keys[node.node_id], terms, vector)
